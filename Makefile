@@ -1,0 +1,130 @@
+# Switchyard - build with GNU make and gcc (or clang); nothing else needed.
+#
+#   make                  library, tests, benchmarks and examples into build/
+#   make demo             build and run the demo
+#   make test             build and run the test suite (ends "N passed, N failed")
+#   make bench            build and run the benchmarks (Go benchmark format)
+#   make install PREFIX=/usr/local   header, libswitchyard.{a,so}, pkg-config file
+#
+# Variants, each in a build folder of its own:
+#   make test SAN=asan    ASan + UBSan (the switch tells ASan about each stack)
+#   make test VALGRIND=1  under valgrind memcheck (stacks registered with it)
+#   make test ARCH=aarch64   cross-built with aarch64-linux-gnu-gcc, run in qemu-user
+#   make test CC=clang    another compiler
+# TEST_TIMEOUT_MULT=N multiplies every test's timeout (slow machines).
+
+ARCH     ?= $(shell uname -m)
+SAN      ?=
+VALGRIND ?=
+PREFIX   ?= /usr/local
+
+ifeq ($(ARCH),aarch64)
+  ifneq ($(shell uname -m),aarch64)
+    CC       := aarch64-linux-gnu-gcc
+    AR       := aarch64-linux-gnu-ar
+    EMULATOR := qemu-aarch64 -L /usr/aarch64-linux-gnu
+    B        ?= build-aarch64
+  endif
+endif
+
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+BASE     := -std=c11 -D_GNU_SOURCE -Iinclude -fPIC
+LIBFLAGS := -fvisibility=hidden
+LDLIBS   := -lrt
+
+ifeq ($(SAN),asan)
+  B        ?= build-asan
+  BASE     += -DSY_ASAN -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=undefined
+  LDFLAGS  += -fsanitize=address,undefined
+else ifneq ($(SAN),)
+  $(error SAN=$(SAN): known values are asan)
+endif
+ifneq ($(VALGRIND),)
+  B        ?= build-valgrind
+  BASE     += -DSY_VALGRIND
+  EMULATOR := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+              --exit-on-first-error=no
+endif
+B ?= build
+
+ifeq ($(ARCH),x86_64)
+  ARCHDIR := src/arch/x86_64
+else ifeq ($(ARCH),aarch64)
+  ARCHDIR := src/arch/aarch64
+else
+  $(error ARCH=$(ARCH): Switchyard has a context switch for x86_64 and aarch64)
+endif
+
+SONAME  := libswitchyard.so.0
+SRCS    := src/cpu.c src/sched.c src/task.c src/stack.c src/stats.c
+ASRCS   := $(ARCHDIR)/switch.S
+OBJS    := $(SRCS:src/%.c=$(B)/obj/%.o) $(ASRCS:src/%.S=$(B)/obj/%.o)
+HDRS    := include/switchyard.h src/internal.h src/san.h src/arch/arch.h
+
+TESTS   := $(patsubst tests/%.c,%,$(filter-out tests/test_%.h,$(wildcard tests/t_*.c)))
+TESTBIN := $(TESTS:%=$(B)/tests/%)
+BENCHES := $(patsubst bench/%.c,%,$(wildcard bench/b_*.c))
+BENCHBIN:= $(BENCHES:%=$(B)/bench/%)
+EXAMPLES:= $(patsubst examples/%.c,%,$(wildcard examples/*.c))
+EXBIN   := $(EXAMPLES:%=$(B)/examples/%)
+
+all: $(B)/libswitchyard.a $(B)/libswitchyard.so $(TESTBIN) $(BENCHBIN) $(EXBIN)
+
+$(B)/obj/%.o: src/%.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(LIBFLAGS) $(WARN) $(CFLAGS) -c -o $@ $<
+
+$(B)/obj/%.o: src/%.S src/arch/arch.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
+
+$(B)/libswitchyard.a: $(OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/libswitchyard.so: $(OBJS) src/exports.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/exports.map \
+	    -Wl,-z,noexecstack $(LDFLAGS) -o $(B)/$(SONAME) $(OBJS) $(LDLIBS)
+	ln -sf $(SONAME) $@
+
+# Tests and benchmarks link the static library (they may reach internals).
+$(B)/tests/%: tests/%.c tests/test.h $(B)/libswitchyard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) -Isrc $(WARN) -Wno-missing-prototypes $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	    $(B)/libswitchyard.a $(LDLIBS) -lpthread
+
+$(B)/bench/%: bench/%.c bench/bench.h $(B)/libswitchyard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) -Isrc $(WARN) -Wno-missing-prototypes $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	    $(B)/libswitchyard.a $(LDLIBS) -lpthread
+
+$(B)/examples/%: examples/%.c $(B)/libswitchyard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libswitchyard.a $(LDLIBS)
+
+demo: $(B)/examples/demo
+	$(EMULATOR) $(B)/examples/demo
+
+test: $(TESTBIN)
+	@EMULATOR="$(EMULATOR)" tests/run.sh $(B)/tests $(TESTS)
+
+bench: $(BENCHBIN)
+	@for b in $(BENCHBIN); do $$b || exit 1; done
+
+install: $(B)/libswitchyard.a $(B)/libswitchyard.so
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/switchyard.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(B)/libswitchyard.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/$(SONAME) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libswitchyard.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1|' src/switchyard.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/switchyard.pc
+
+clean:
+	rm -rf build build-*
+
+.PHONY: all demo test bench install clean
+.SECONDARY:

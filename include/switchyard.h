@@ -1,0 +1,217 @@
+/*
+ * switchyard.h - the one public header of Switchyard, a user-space
+ * context-switching runtime: lightweight tasks with their own stacks,
+ * kernel-style task states and lifecycle, sleep/wakeup and a scheduler.
+ *
+ * Conventions (as in libuv):
+ *   - every public name starts with sy_ (types, functions) or SY_ (macros);
+ *   - calls that can fail return a negative errno value (-EINVAL, -ENOMEM,
+ *     ...); sy_strerror() turns one into text;
+ *   - every call made from a host thread that is not running Switchyard
+ *     (outside sy_run, or from a thread of your own) returns -EPERM.
+ *
+ * A program boots the runtime with sy_run(), which runs one task, init
+ * (pid 1), and returns once no task is left.  Tasks spawn children, exit with
+ * a status, wait for their children, kill each other, yield, and sleep on
+ * channels until woken, with the semantics of xv6's proc.c.
+ *
+ * Task states (Linux's and xv6's names):
+ *   EMBRYO    being built by sy_spawn (stack and context not ready yet)
+ *   RUNNABLE  ready, on a run queue
+ *   RUNNING   on a CPU now
+ *   SLEEPING  blocked in sy_sleep / sy_wait
+ *   ZOMBIE    exited, its status not yet collected by sy_wait
+ */
+#ifndef SWITCHYARD_H
+#define SWITCHYARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SY_VERSION_MAJOR 0
+#define SY_VERSION_MINOR 1
+
+#if defined(__GNUC__)
+#define SY_API __attribute__((visibility("default")))
+#else
+#define SY_API
+#endif
+
+/* ---------------------------------------------------------------- boot */
+
+/* Flags for sy_config.flags. */
+#define SY_ACCT_PRECISE 0x1u /* per-task CPU time measured at every switch
+                                (two clock reads per switch) instead of
+                                sampled on the accounting tick */
+
+/* Runtime configuration.  Zero (or a NULL pointer) means "the default" for
+ * every field, so `sy_config c = {0};` is a valid configuration. */
+typedef struct sy_config {
+    int ncpu;             /* host threads that run tasks ("CPUs"); default 1 */
+    int max_tasks;        /* most tasks alive at once (zombies count);
+                             default 4194304, at most 4194304 */
+    size_t stack_size;    /* default task stack size in bytes; default
+                             SY_STACK_DEFAULT; rounded up to pages */
+    unsigned flags;       /* SY_ACCT_* */
+    unsigned tick_us;     /* accounting tick in microseconds of a CPU's own
+                             running time; default 4000 */
+} sy_config;
+
+/* Task entry point.  Returning from it is sy_exit(return value). */
+typedef int (*sy_fn)(void *arg);
+
+/* Boot the runtime on the calling thread (it becomes CPU 0), run `init` as
+ * pid 1, and return pid 1's exit status once no task is left.
+ *
+ * When pid 1 exits, every task still alive is killed (as when the init of a
+ * Linux pid namespace dies): their blocking calls return -EINTR and they
+ * exit with SY_EXIT_KILLED at their next kill point; sy_run returns once the
+ * last of them is gone.  If every task is asleep and nothing can wake any of
+ * them (a deadlock), the runtime prints its task table on stderr, kills
+ * every task the same way, and sy_run returns -EDEADLK.
+ *
+ * Errors (nothing runs): -EINVAL for a NULL init or a bad config field,
+ * -EBUSY when a runtime is already running in this process, -ENOMEM,
+ * or the errno of a failed system call.  Exit statuses of init that are
+ * negative are therefore ambiguous; keep them >= 0 if that matters. */
+SY_API int sy_run(const sy_config *cfg, sy_fn init, void *arg);
+
+/* ------------------------------------------------------------- tasks */
+
+#define SY_STACK_DEFAULT (64u * 1024u) /* default stack: 64 KiB, committed
+                                          lazily, a guard page below */
+#define SY_STACK_MIN (16u * 1024u)
+#define SY_STACK_MAX (1024u * 1024u * 1024u)
+#define SY_NAME_MAX 16 /* task names are cut to 15 bytes + NUL */
+
+/* Attributes for sy_spawn; NULL means all defaults. */
+typedef struct sy_attr {
+    const char *name;  /* copied; NULL: "task" */
+    size_t stack_size; /* 0: the runtime default; else SY_STACK_MIN ..
+                          SY_STACK_MAX, rounded up to pages */
+} sy_attr;
+
+/* Spawn a child of the calling task running fn(arg).  The child is EMBRYO
+ * while its stack is built, then RUNNABLE; the caller keeps running.
+ * Returns the child's pid (> 0), or -EINVAL (NULL fn, bad attr), -ENOMEM
+ * (no memory for its stack), -EAGAIN (max_tasks reached), -EPERM.
+ * A failed spawn leaks nothing.  A kill point. */
+SY_API int sy_spawn(sy_fn fn, void *arg, const sy_attr *attr);
+
+/* Exit the calling task with `status`: it becomes a ZOMBIE until its parent
+ * collects the status with sy_wait.  Its children are handed to init (pid 1),
+ * which reaps them in its own waits.  Never returns when called from a task;
+ * returns -EPERM from any other thread. */
+SY_API int sy_exit(int status);
+
+/* The status of a task that exited because it was killed. */
+#define SY_EXIT_KILLED 137 /* 128 + SIGKILL, as a shell reports it */
+
+/* Flags for sy_wait. */
+#define SY_WNOHANG 0x1 /* don't sleep; return 0 when no child is a zombie */
+
+/* Wait for a child to exit and reap it.  pid -1: any child; pid > 0: that
+ * child.  Sleeps until such a child is a ZOMBIE, stores its exit status in
+ * *status (if status is not NULL), frees it and returns its pid.
+ * Returns 0 with SY_WNOHANG when no such child has exited yet;
+ * -ECHILD when the caller has no such child; -EINTR when the caller is
+ * killed while it waits; -EINVAL for a bad pid (0 or < -1) or bad flags.
+ * A kill point on entry. */
+SY_API int sy_wait(int pid, int *status, int flags);
+
+/* Kill a task: mark it killed.  If it is asleep in sy_sleep or sy_wait it is
+ * woken and that call returns -EINTR; it exits with SY_EXIT_KILLED at its
+ * next kill point (sy_yield, sy_spawn, sy_wait).  A task can kill itself.
+ * Returns 0, or -ESRCH when no live task has that pid. */
+SY_API int sy_kill(int pid);
+
+/* 1 if the calling task has been killed, else 0 (-EPERM outside a task). */
+SY_API int sy_killed(void);
+
+/* Give the CPU to the next runnable task, if any; returns 0 (or -EPERM).
+ * A kill point. */
+SY_API int sy_yield(void);
+
+/* The calling task's pid (-EPERM outside a task). */
+SY_API int sy_self(void);
+
+/* The pid of the calling task's parent; 0 for init, or for a task orphaned
+ * after init exited (-EPERM outside a task). */
+SY_API int sy_parent(void);
+
+/* ------------------------------------------------------ sleep / wakeup */
+
+/* A spinlock for the condition that guards a sleep, as in xv6.  Initialise
+ * with SY_SPINLOCK_INIT or zero.  Never held across a sleep. */
+typedef struct sy_spinlock {
+    int locked;
+} sy_spinlock;
+#define SY_SPINLOCK_INIT {0}
+SY_API void sy_spin_lock(sy_spinlock *lk);
+SY_API void sy_spin_unlock(sy_spinlock *lk);
+
+/* Sleep on channel `chan` (any address) until sy_wakeup(chan), xv6's
+ * sleep(chan, lk): the caller holds `lk`, which guards the condition it
+ * waits for; sy_sleep releases it only once the task is on the channel's
+ * wait queue and marked SLEEPING, so a wakeup issued under `lk` is never
+ * lost, and re-acquires it before returning.  `lk` may be NULL when nothing
+ * else can race (one CPU, no foreign wakers).
+ * Returns 0 when woken, -EINTR when the task is killed (before or while it
+ * sleeps; `lk` is held again either way), -EINVAL for a NULL chan, -EPERM.
+ * Like xv6's, a wakeup does not promise the condition: sleep in a loop. */
+SY_API int sy_sleep(const void *chan, sy_spinlock *lk);
+
+/* Wake every task sleeping on `chan`; returns how many were woken (or
+ * -EPERM, -EINVAL for a NULL chan). */
+SY_API int sy_wakeup(const void *chan);
+
+/* Wake at most one task sleeping on `chan` (the one that slept first). */
+SY_API int sy_wakeup_one(const void *chan);
+
+/* ------------------------------------------------------- introspection */
+
+enum sy_state {
+    SY_UNUSED = 0,
+    SY_EMBRYO,
+    SY_RUNNABLE,
+    SY_RUNNING,
+    SY_SLEEPING,
+    SY_ZOMBIE,
+};
+
+/* A snapshot of one task, for ps-style tables. */
+typedef struct sy_task_info {
+    int pid;
+    int ppid;
+    int state;              /* enum sy_state */
+    int cpu;                /* CPU it runs on or last ran on */
+    char name[SY_NAME_MAX];
+    uint64_t nvcsw;         /* voluntary switches (yield, sleep, wait, exit) */
+    uint64_t nivcsw;        /* involuntary switches (preemptions) */
+    uint64_t cpu_ns;        /* CPU time (sampled on the tick by default) */
+    uint64_t wait_ns;       /* time spent RUNNABLE but not running */
+    size_t stack_size;
+} sy_task_info;
+
+/* Fill `buf` with up to `max` tasks in pid order of their slots; returns the
+ * number of live and zombie tasks (may exceed max), or -EPERM, -EINVAL. */
+SY_API int sy_ps(sy_task_info *buf, int max);
+
+/* Print a ps-style table of every task to file descriptor `fd`. */
+SY_API int sy_ps_print(int fd);
+
+/* "RUNNABLE", "SLEEPING", ... ("?" for an unknown state). */
+SY_API const char *sy_state_name(int state);
+
+/* Text for a negative errno value returned by the API. */
+SY_API const char *sy_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SWITCHYARD_H */

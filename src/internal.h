@@ -1,0 +1,262 @@
+/*
+ * internal.h - the runtime's own structures: struct task, struct cpu, the
+ * global runtime state, and the locks that protect them.
+ *
+ * Internal names are static or start with sy__; only sy_ names are exported.
+ *
+ * Lock order (take left before right, never the reverse):
+ *
+ *     rt.tree_lock  ->  a wait-queue bucket lock  ->  stack pool lock
+ *
+ * A user's sy_spinlock passed to sy_sleep is released under a bucket lock;
+ * nothing else is taken while one is held.  No runtime lock is held while
+ * user code runs, except across a switch (see sched.c: finish_task_switch).
+ */
+#ifndef SY_INTERNAL_H
+#define SY_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+#include <time.h>
+
+#include "switchyard.h"
+#include "arch/arch.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define HIDDEN __attribute__((visibility("hidden")))
+
+/* ------------------------------------------------------------------ locks */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+/* Test-and-test-and-set; the runtime's own locks are held for a few dozen
+ * instructions at most. */
+static inline void spin_lock(sy_spinlock *lk)
+{
+    while (__atomic_exchange_n(&lk->locked, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&lk->locked, __ATOMIC_RELAXED))
+            cpu_relax();
+}
+
+static inline void spin_unlock(sy_spinlock *lk)
+{
+    __atomic_store_n(&lk->locked, 0, __ATOMIC_RELEASE);
+}
+
+static inline bool spin_held(const sy_spinlock *lk)
+{
+    return __atomic_load_n(&lk->locked, __ATOMIC_RELAXED) != 0;
+}
+
+/* ------------------------------------------------------------------ tasks */
+
+/*
+ * struct task - a task, the runtime's process.  Fields are grouped by who may
+ * touch them, as in xv6's struct proc.
+ *
+ * State ownership (who moves a task between states):
+ *   UNUSED   -> EMBRYO    sy_spawn, under tree_lock (task_alloc)
+ *   EMBRYO   -> RUNNABLE  sy_spawn, once the context is built
+ *   RUNNABLE -> RUNNING   the CPU whose run queue held it (context_switch)
+ *   RUNNING  -> RUNNABLE  the task itself (yield), on its CPU
+ *   RUNNING  -> SLEEPING  the task itself (sleep), under its bucket lock
+ *   SLEEPING -> RUNNABLE  a waker or sy_kill, under the same bucket lock
+ *   RUNNING  -> ZOMBIE    the task itself (sy_exit), under tree_lock, which
+ *                         stays held across its last switch
+ *   ZOMBIE   -> UNUSED    its parent (sy_wait), under tree_lock; or, for a
+ *                         task without a parent, the next task on its CPU
+ *                         (finish_task_switch)
+ * A RUNNABLE task is on exactly one run queue; a SLEEPING one on exactly one
+ * wait-queue bucket; no other task is on either.
+ * Stack ownership: a task's stack belongs to it from spawn to its last
+ * switch; the task that runs next on the same CPU releases it.
+ */
+struct task {
+    /* --- saved context: written by the switch only; must stay first --- */
+    struct arch_ctx ctx;
+
+    /* --- scheduler: touched only by the CPU that owns the task now --- */
+    struct task *rq_next;   /* run queue link; free-list link when UNUSED */
+    int state;              /* enum sy_state (see the table above) */
+    int saved_errno;        /* the task's errno while it is not running */
+    struct cpu *cpu;        /* CPU it runs on, or last ran on */
+    int killed;             /* set by sy_kill (atomic), never cleared */
+
+    /* --- wait channel: protected by the bucket lock of `chan` --- */
+    const void *chan;       /* what it sleeps on, NULL when not asleep */
+    struct task *wq_next, *wq_prev;
+    int wake_err;           /* 0, or -EINTR when woken by sy_kill */
+
+    /* --- family: protected by rt.tree_lock --- */
+    int pid;
+    int exit_status;
+    struct task *parent;    /* NULL for init and for orphans of a dead init */
+    struct task *children;  /* live children */
+    struct task *zombies;   /* exited children not yet reaped */
+    struct task *sib_next, *sib_prev;
+
+    /* --- entry, stack: set by spawn, fixed while the task lives --- */
+    sy_fn fn;
+    void *arg;
+    char *stack_lo;         /* lowest usable byte; the guard is below */
+    size_t stack_size;      /* usable bytes */
+
+    /* --- accounting: written by its CPU --- */
+    uint64_t nvcsw, nivcsw;
+    uint64_t cpu_ns;        /* precise mode; tick mode uses ticks */
+    uint64_t ticks;         /* accounting ticks charged to it */
+    uint64_t wait_ns;
+    uint64_t enq_ns;        /* when it last became RUNNABLE */
+    uint32_t gen;           /* slot generation, part of the pid */
+    uint32_t slot;
+    char name[SY_NAME_MAX];
+#if defined(SY_ASAN)
+    void *asan_fake_stack;
+#endif
+#if defined(SY_VALGRIND)
+    unsigned vg_stack_id;
+#endif
+};
+
+/* ----------------------------------------------------------------- CPUs */
+
+/* Run queue: a FIFO of RUNNABLE tasks linked through rq_next.  Private to its
+ * CPU: only the CPU that owns it pushes and pops, so it takes no lock. */
+struct runq {
+    struct task *head, *tail;
+    unsigned long len;
+};
+
+#define STACK_CACHE 64 /* default-size stacks cached per CPU */
+
+/* What the task switched to must do for the one that left (finish). */
+#define FINISH_UNLOCK 0x1u /* release cpu->finish_lock */
+#define FINISH_DEAD 0x2u   /* `last` exited: release its stack */
+
+/*
+ * struct cpu - a host thread that runs tasks: xv6's cpus[x], Linux's per-CPU
+ * run queue.  Fields are touched only by the host thread itself (and its
+ * signal handler), unless marked otherwise.  A task may resume on another
+ * CPU after any switch: never keep a struct cpu pointer across one.
+ */
+struct cpu {
+    struct task *curr;        /* the running task (the idle task when idle) */
+    struct runq rq;
+    int *errno_ptr;           /* this host thread's errno */
+    unsigned finish;          /* FINISH_* work for finish_task_switch */
+    sy_spinlock *finish_lock; /* lock the leaving task holds across the switch */
+    uint64_t switch_ns;       /* precise mode: when curr started running */
+    uint64_t nswitch;
+    int id;
+    void *tick_timer;         /* timer_t of the accounting tick */
+    void *altstack;           /* alternate signal stack (overflow report) */
+    size_t altstack_size;
+    stack_t old_altstack;
+    unsigned nstack_cache;    /* pooled stacks private to this CPU */
+    char *stack_cache[STACK_CACHE];
+    struct task idle;         /* the host thread's own context, pid 0 */
+};
+
+/* The CPU of the calling host thread, or NULL outside the runtime. */
+extern __thread struct cpu *sy__cpu_tls __attribute__((tls_model("initial-exec")));
+
+static inline struct cpu *this_cpu(void)
+{
+    return arch_this_cpu();
+}
+
+/* ---------------------------------------------------------- the runtime */
+
+#define SLOT_BITS 22
+#define MAX_TASKS_LIMIT (1 << SLOT_BITS)
+#define TASK_CHUNK 1024 /* tasks per chunk of the task table */
+#define WAITQ_BUCKETS 4096
+
+struct waitq_bucket {
+    sy_spinlock lock;
+    struct task *head, *tail; /* sleepers, in the order they slept */
+};
+
+struct runtime {
+    /* boot configuration, fixed while running */
+    int ncpu;
+    unsigned flags;
+    size_t stack_size;       /* default, page-rounded */
+    uint32_t max_tasks;
+    uint64_t tick_ns;
+    struct cpu *cpus;
+
+    /* the task table and tree: protected by tree_lock */
+    sy_spinlock tree_lock;
+    struct task **chunks;    /* chunks[slot / TASK_CHUNK] */
+    uint32_t nslots;         /* slots handed out at least once */
+    struct task *free_tasks; /* UNUSED slots, linked through rq_next */
+    uint32_t ntasks;         /* slots in use (EMBRYO .. ZOMBIE) */
+    uint32_t nlive;          /* tasks not yet ZOMBIE */
+    struct task *init;       /* pid 1 while it lives, then NULL */
+    int init_status;
+    bool deadlocked;
+
+    /* accounting clock (tick mode): updated by each CPU's tick */
+    uint64_t coarse_ns;
+
+    struct waitq_bucket waitq[WAITQ_BUCKETS];
+};
+
+extern struct runtime sy__rt HIDDEN;
+#define rt sy__rt
+
+/* ------------------------------------------------------------ interfaces */
+
+/* task.c */
+HIDDEN struct task *sy__task_lookup(int pid); /* tree_lock held */
+HIDDEN void sy__task_free(struct task *t);    /* tree_lock held */
+HIDDEN int sy__tasks_init(void);
+HIDDEN void sy__tasks_fini(void);
+HIDDEN int sy__spawn(struct task *parent, sy_fn fn, void *arg, const sy_attr *attr,
+                     int *pidp);
+HIDDEN void sy__kill_all(void);
+__attribute__((noreturn)) HIDDEN void sy__task_exit(struct cpu *c, int status);
+
+/* sched.c */
+HIDDEN void sy__make_runnable(struct task *t);
+HIDDEN void sy__schedule(struct cpu *c, struct task *prev);
+HIDDEN void sy__idle_loop(struct cpu *c);
+HIDDEN int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk);
+HIDDEN int sy__wakeup(const void *chan, int max);
+HIDDEN bool sy__wake_task(struct task *t, int err);
+__attribute__((noreturn)) void sy__task_start(struct task *last); /* switch.S */
+
+/* stack.c */
+HIDDEN int sy__stacks_init(void);
+HIDDEN void sy__stacks_fini(void);
+HIDDEN int sy__stack_alloc(size_t size, char **lo);
+HIDDEN void sy__stack_free(char *lo, size_t size);
+HIDDEN int sy__overflow_handler_install(struct cpu *c);
+HIDDEN void sy__overflow_handler_remove(struct cpu *c);
+HIDDEN size_t sy__page_size(void);
+HIDDEN unsigned long sy__stacks_unguarded(void);
+
+/* cpu.c */
+HIDDEN uint64_t sy__now_ns(void);
+
+/* stats.c */
+HIDDEN int sy__tick_start(struct cpu *c);
+HIDDEN void sy__tick_stop(struct cpu *c);
+HIDDEN void sy__fmt_u64(char *buf, size_t n, uint64_t v);
+
+#endif /* SY_INTERNAL_H */

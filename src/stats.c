@@ -1,0 +1,198 @@
+/*
+ * stats.c - per-task accounting and introspection: the accounting tick, the
+ * ps table, state names and error strings.
+ *
+ * The tick: each CPU arms a timer on its host thread's CPU-time clock
+ * (timer_create(CLOCK_THREAD_CPUTIME_ID) delivered to that thread with
+ * SIGEV_THREAD_ID).  It fires only while the thread consumes CPU, so an idle
+ * or blocked CPU gets no signal, and a task blocked in a host system call is
+ * not interrupted by it.  The handler charges one tick to the running task
+ * (Linux's account_process_tick) and refreshes the coarse clock that stamps
+ * RUNNABLE periods.  The kernel checks CPU-time timers on its own tick
+ * (250 Hz here), so ticks shorter than 4 ms are rounded up by the kernel;
+ * the charged time is still the configured tick, on average right.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define TICK_SIGNAL SIGURG /* ignored by default, as Go's preemption signal */
+
+static struct sigaction old_tick_action;
+
+static void tick_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig, (void)si, (void)uc;
+    int saved = errno;
+    struct cpu *c = this_cpu();
+    if (c) {
+        c->curr->ticks++;
+        __atomic_store_n(&rt.coarse_ns, sy__now_ns(), __ATOMIC_RELAXED);
+    }
+    errno = saved;
+}
+
+int sy__tick_start(struct cpu *c)
+{
+    if (c->id == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = tick_handler;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(TICK_SIGNAL, &sa, &old_tick_action) != 0)
+            return -errno;
+    }
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = TICK_SIGNAL;
+    ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    timer_t *t = malloc(sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    if (timer_create(CLOCK_THREAD_CPUTIME_ID, &ev, t) != 0) {
+        int e = -errno;
+        free(t);
+        return e;
+    }
+    struct itimerspec its = {
+        .it_interval = {(time_t)(rt.tick_ns / 1000000000u), (long)(rt.tick_ns % 1000000000u)},
+        .it_value = {(time_t)(rt.tick_ns / 1000000000u), (long)(rt.tick_ns % 1000000000u)},
+    };
+    timer_settime(*t, 0, &its, NULL);
+    c->tick_timer = t;
+    return 0;
+}
+
+void sy__tick_stop(struct cpu *c)
+{
+    if (c->tick_timer) {
+        timer_delete(*(timer_t *)c->tick_timer);
+        free(c->tick_timer);
+        c->tick_timer = NULL;
+    }
+    if (c->id == 0)
+        sigaction(TICK_SIGNAL, &old_tick_action, NULL);
+}
+
+/* Decimal, async-signal-safe. */
+void sy__fmt_u64(char *buf, size_t n, uint64_t v)
+{
+    char tmp[24];
+    size_t i = 0;
+    do {
+        tmp[i++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    size_t j = 0;
+    while (i && j + 1 < n)
+        buf[j++] = tmp[--i];
+    buf[j] = 0;
+}
+
+/* ----------------------------------------------------------------- ps */
+
+static void info_of(const struct task *t, sy_task_info *i)
+{
+    i->pid = t->pid;
+    i->ppid = t->parent ? t->parent->pid : 0;
+    i->state = __atomic_load_n(&t->state, __ATOMIC_RELAXED);
+    i->cpu = t->cpu ? t->cpu->id : 0;
+    memcpy(i->name, t->name, SY_NAME_MAX);
+    i->nvcsw = t->nvcsw;
+    i->nivcsw = t->nivcsw;
+    i->cpu_ns = (rt.flags & SY_ACCT_PRECISE) ? t->cpu_ns : t->ticks * rt.tick_ns;
+    i->wait_ns = t->wait_ns;
+    i->stack_size = t->stack_size;
+}
+
+int sy_ps(sy_task_info *buf, int max)
+{
+    struct cpu *c = this_cpu();
+    if (!c)
+        return -EPERM;
+    if (max < 0 || (max > 0 && !buf))
+        return -EINVAL;
+    int n = 0;
+    /* the caller's own accounting is brought up to date first */
+    if (rt.flags & SY_ACCT_PRECISE) {
+        uint64_t now = sy__now_ns();
+        c->curr->cpu_ns += now - c->switch_ns;
+        c->switch_ns = now;
+    }
+    spin_lock(&rt.tree_lock);
+    for (uint32_t s = 0; s < rt.nslots; s++) {
+        const struct task *t = &rt.chunks[s / TASK_CHUNK][s % TASK_CHUNK];
+        if (t->state == SY_UNUSED)
+            continue;
+        if (n < max)
+            info_of(t, &buf[n]);
+        n++;
+    }
+    spin_unlock(&rt.tree_lock);
+    return n;
+}
+
+int sy_ps_print(int fd)
+{
+    if (!this_cpu())
+        return -EPERM;
+    int n = sy_ps(NULL, 0);
+    if (n < 0)
+        return n;
+    int cap = n + 16;
+    sy_task_info *v = malloc((size_t)cap * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    n = sy_ps(v, cap);
+    if (n > cap)
+        n = cap;
+    dprintf(fd, "%7s %7s %-9s %3s %8s %8s %10s %10s  %s\n", "PID", "PPID", "STATE", "CPU",
+            "NVCSW", "NIVCSW", "CPU(us)", "WAIT(us)", "NAME");
+    for (int i = 0; i < n; i++)
+        dprintf(fd, "%7d %7d %-9s %3d %8llu %8llu %10llu %10llu  %s\n", v[i].pid, v[i].ppid,
+                sy_state_name(v[i].state), v[i].cpu, (unsigned long long)v[i].nvcsw,
+                (unsigned long long)v[i].nivcsw, (unsigned long long)(v[i].cpu_ns / 1000),
+                (unsigned long long)(v[i].wait_ns / 1000), v[i].name);
+    unsigned long ung = sy__stacks_unguarded();
+    if (ung)
+        dprintf(fd, "(%lu stacks without a guard page: vm.max_map_count reached)\n", ung);
+    free(v);
+    return 0;
+}
+
+const char *sy_state_name(int state)
+{
+    switch (state) {
+    case SY_UNUSED: return "UNUSED";
+    case SY_EMBRYO: return "EMBRYO";
+    case SY_RUNNABLE: return "RUNNABLE";
+    case SY_RUNNING: return "RUNNING";
+    case SY_SLEEPING: return "SLEEPING";
+    case SY_ZOMBIE: return "ZOMBIE";
+    default: return "?";
+    }
+}
+
+const char *sy_strerror(int err)
+{
+    switch (err) {
+    case 0: return "success";
+    case -EPERM: return "not called from a Switchyard task";
+    case -EINVAL: return "invalid argument";
+    case -ENOMEM: return "out of memory";
+    case -EAGAIN: return "task limit reached";
+    case -ECHILD: return "no such child";
+    case -ESRCH: return "no such task";
+    case -EINTR: return "interrupted: the task was killed";
+    case -EBUSY: return "a runtime is already running in this process";
+    case -EDEADLK: return "deadlock: every task was asleep with nobody to wake it";
+    default: return "unknown error";
+    }
+}

@@ -1,0 +1,420 @@
+/*
+ * task.c - the task table and the life of a task: spawn, exit, wait, kill,
+ * and the hand-over of orphans to init.  xv6's proc.c without its O(NPROC)
+ * scans: pids index the table directly, each task keeps a list of its
+ * children with the zombies at the front, so sy_wait(-1) and exit are O(1)
+ * apart from handing children over.
+ *
+ * rt.tree_lock (xv6's wait_lock) protects the table and every parent/child
+ * link.  It is held across an exiting task's last switch, so a parent never
+ * reaps a child whose stack is still in use.
+ *
+ * Pids: pid = (generation << SLOT_BITS | slot) + 1.  init takes slot 0
+ * first, so it is pid 1.  A slot's generation changes each time it is freed,
+ * so a stale pid names no task (until 512 generations wrap).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+#define GEN_MASK ((1u << (31 - SLOT_BITS)) - 1)
+
+static inline int make_pid(uint32_t gen, uint32_t slot)
+{
+    return (int)(((gen & GEN_MASK) << SLOT_BITS | slot) + 1);
+}
+
+static inline struct task *slot_task(uint32_t slot)
+{
+    return &rt.chunks[slot / TASK_CHUNK][slot % TASK_CHUNK];
+}
+
+int sy__tasks_init(void)
+{
+    size_t nchunks = (rt.max_tasks + TASK_CHUNK - 1) / TASK_CHUNK;
+    rt.chunks = calloc(nchunks, sizeof *rt.chunks);
+    if (!rt.chunks)
+        return -ENOMEM;
+    rt.nslots = 0;
+    rt.free_tasks = NULL;
+    rt.ntasks = rt.nlive = 0;
+    return 0;
+}
+
+void sy__tasks_fini(void)
+{
+    size_t nchunks = (rt.max_tasks + TASK_CHUNK - 1) / TASK_CHUNK;
+    for (size_t i = 0; i < nchunks && rt.chunks[i]; i++)
+        munmap(rt.chunks[i], TASK_CHUNK * sizeof(struct task));
+    free(rt.chunks);
+    rt.chunks = NULL;
+}
+
+/* An UNUSED slot, or NULL when max_tasks are in use (-EAGAIN) or a chunk
+ * cannot be mapped (-ENOMEM, in *err).  tree_lock held. */
+static struct task *task_alloc(int *err)
+{
+    struct task *t = rt.free_tasks;
+    if (t) {
+        rt.free_tasks = t->rq_next;
+    } else {
+        if (rt.nslots >= rt.max_tasks) {
+            *err = -EAGAIN;
+            return NULL;
+        }
+        uint32_t slot = rt.nslots;
+        struct task **chunk = &rt.chunks[slot / TASK_CHUNK];
+        if (!*chunk) {
+            /* mmap'd, so untouched tasks cost no memory */
+            void *m = mmap(NULL, TASK_CHUNK * sizeof(struct task), PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (m == MAP_FAILED) {
+                *err = -ENOMEM;
+                return NULL;
+            }
+            *chunk = m;
+        }
+        rt.nslots++;
+        t = slot_task(slot);
+        t->slot = slot;
+        t->gen = 0;
+    }
+    rt.ntasks++;
+    return t;
+}
+
+/* Return a slot to the table.  tree_lock held; t is ZOMBIE (reaped) or an
+ * EMBRYO whose spawn failed. */
+void sy__task_free(struct task *t)
+{
+    uint32_t slot = t->slot, gen = t->gen + 1;
+    memset(t, 0, sizeof *t); /* state = SY_UNUSED */
+    t->slot = slot;
+    t->gen = gen;
+    t->rq_next = rt.free_tasks;
+    rt.free_tasks = t;
+    rt.ntasks--;
+}
+
+/* The live or zombie task with this pid, or NULL.  tree_lock held. */
+struct task *sy__task_lookup(int pid)
+{
+    if (pid <= 0)
+        return NULL;
+    uint32_t slot = (uint32_t)(pid - 1) & (MAX_TASKS_LIMIT - 1);
+    if (slot >= rt.nslots)
+        return NULL;
+    struct task *t = slot_task(slot);
+    if (t->pid != pid || t->state == SY_UNUSED)
+        return NULL;
+    return t;
+}
+
+/* ------------------------------------------------------- children lists */
+
+/* A parent keeps two lists, linked through sib_next/sib_prev: live children
+ * (`children`) and exited ones not yet reaped (`zombies`).  A task is on the
+ * list that matches its state.  tree_lock held for all of these. */
+static inline struct task **family_list(struct task *parent, const struct task *c)
+{
+    return c->state == SY_ZOMBIE ? &parent->zombies : &parent->children;
+}
+
+static void child_link(struct task *parent, struct task *c)
+{
+    struct task **head = family_list(parent, c);
+    c->parent = parent;
+    c->sib_prev = NULL;
+    c->sib_next = *head;
+    if (*head)
+        (*head)->sib_prev = c;
+    *head = c;
+}
+
+static void child_unlink(struct task *c)
+{
+    if (c->sib_prev)
+        c->sib_prev->sib_next = c->sib_next;
+    else
+        *family_list(c->parent, c) = c->sib_next;
+    if (c->sib_next)
+        c->sib_next->sib_prev = c->sib_prev;
+    c->sib_next = c->sib_prev = NULL;
+}
+
+/* ----------------------------------------------------------------- spawn */
+
+static bool attr_ok(const sy_attr *attr)
+{
+    if (!attr)
+        return true;
+    if (attr->stack_size && (attr->stack_size < SY_STACK_MIN || attr->stack_size > SY_STACK_MAX))
+        return false;
+    return true;
+}
+
+/* Spawn a child of `parent`.  Returns 0 and the pid in *pidp, or -errno. */
+int sy__spawn(struct task *parent, sy_fn fn, void *arg, const sy_attr *attr, int *pidp)
+{
+    if (!fn || !attr_ok(attr))
+        return -EINVAL;
+    size_t size = rt.stack_size;
+    if (attr && attr->stack_size) {
+        size_t pg = sy__page_size();
+        size = (attr->stack_size + pg - 1) & ~(pg - 1);
+    }
+
+    /* The stack first, outside tree_lock (it may mmap). */
+    char *lo;
+    int err = sy__stack_alloc(size, &lo);
+    if (err)
+        return err;
+
+    spin_lock(&rt.tree_lock);
+    struct task *t = task_alloc(&err);
+    if (!t) {
+        spin_unlock(&rt.tree_lock);
+        sy__stack_free(lo, size);
+        return err;
+    }
+    t->state = SY_EMBRYO;
+    int pid = make_pid(t->gen, t->slot);
+    t->pid = pid;
+    t->fn = fn;
+    t->arg = arg;
+    t->stack_lo = lo;
+    t->stack_size = size;
+    const char *name = attr && attr->name ? attr->name : "task";
+    strncpy(t->name, name, SY_NAME_MAX - 1);
+    t->name[SY_NAME_MAX - 1] = '\0';
+    if (parent)
+        child_link(parent, t);
+    rt.nlive++;
+
+    /* The child inherits the FP control state (rounding, exception masks),
+     * as a forked process does.  Its stack is not written until it runs. */
+    struct arch_ctx fp;
+    arch_fpctl_read(&fp);
+    arch_ctx_init(&t->ctx, lo + size, &fp);
+    t->saved_errno = 0;
+
+    /* EMBRYO -> RUNNABLE.  Once it is on a run queue it may run, exit and be
+     * reaped on another CPU: `pid` was saved before (xv6's question: "why
+     * save pid in a temp variable?"). */
+    sy__make_runnable(t);
+    spin_unlock(&rt.tree_lock);
+    *pidp = pid;
+    return 0;
+}
+
+int sy_spawn(sy_fn fn, void *arg, const sy_attr *attr)
+{
+    struct cpu *c = this_cpu();
+    if (!c)
+        return -EPERM;
+    struct task *self = c->curr;
+    if (__atomic_load_n(&self->killed, __ATOMIC_RELAXED))
+        sy__task_exit(c, SY_EXIT_KILLED);
+    int pid, err = sy__spawn(self, fn, arg, attr, &pid);
+    return err ? err : pid;
+}
+
+/* ------------------------------------------------------------------ exit */
+
+/* Hand the children of p (live and zombie) to init, or, if init is gone
+ * (or is p), leave them parentless: a parentless zombie is freed at once, a
+ * live one when it exits.  tree_lock held.  Returns whether init was given
+ * a zombie to reap. */
+static bool reparent_list(struct task *p, struct task *c)
+{
+    struct task *init = rt.init != p ? rt.init : NULL;
+    bool zombies = false;
+    while (c) {
+        struct task *next = c->sib_next;
+        if (init) {
+            child_link(init, c);
+            zombies |= c->state == SY_ZOMBIE;
+        } else {
+            c->parent = NULL;
+            c->sib_next = c->sib_prev = NULL;
+            if (c->state == SY_ZOMBIE)
+                sy__task_free(c);
+        }
+        c = next;
+    }
+    return zombies;
+}
+
+static bool reparent(struct task *p)
+{
+    bool z = reparent_list(p, p->children) | reparent_list(p, p->zombies);
+    p->children = p->zombies = NULL;
+    return z;
+}
+
+void sy__task_exit(struct cpu *c, int status)
+{
+    struct task *p = c->curr;
+
+    if (p == rt.init)
+        sy__kill_all(); /* init's death takes everyone with it */
+
+    spin_lock(&rt.tree_lock);
+    if (reparent(p))
+        sy__wakeup(rt.init, -1);
+    p->exit_status = status;
+    rt.nlive--;
+    if (p == rt.init) {
+        rt.init_status = status;
+        rt.init = NULL;
+    }
+    struct task *parent = p->parent;
+    if (parent)
+        child_unlink(p); /* from the parent's live list ... */
+    p->state = SY_ZOMBIE;
+    if (parent) {
+        child_link(parent, p); /* ... to its zombies */
+        sy__wakeup(parent, -1);
+    }
+
+    /* tree_lock stays held across the switch: the next task releases our
+     * stack, then the lock (finish_task_switch), then the parent may reap. */
+    c->finish |= FINISH_DEAD | FINISH_UNLOCK;
+    c->finish_lock = &rt.tree_lock;
+    sy__schedule(c, p);
+    __builtin_unreachable();
+}
+
+int sy_exit(int status)
+{
+    struct cpu *c = this_cpu();
+    if (!c)
+        return -EPERM;
+    sy__task_exit(c, status);
+}
+
+/* ------------------------------------------------------------------ wait */
+
+/* Reap zombie child z: collect its status and free its slot.  tree_lock held. */
+static int reap(struct task *z, int *status)
+{
+    int pid = z->pid;
+    if (status)
+        *status = z->exit_status;
+    child_unlink(z);
+    sy__task_free(z);
+    return pid;
+}
+
+int sy_wait(int pid, int *status, int flags)
+{
+    struct cpu *c = this_cpu();
+    if (!c)
+        return -EPERM;
+    if (pid == 0 || pid < -1 || (flags & ~SY_WNOHANG))
+        return -EINVAL;
+    struct task *self = c->curr;
+    if (__atomic_load_n(&self->killed, __ATOMIC_RELAXED))
+        sy__task_exit(c, SY_EXIT_KILLED);
+
+    spin_lock(&rt.tree_lock);
+    for (;;) {
+        struct task *z;
+        if (pid == -1) {
+            if (!self->children && !self->zombies) {
+                spin_unlock(&rt.tree_lock);
+                return -ECHILD;
+            }
+            z = self->zombies;
+        } else {
+            struct task *t = sy__task_lookup(pid);
+            if (!t || t->parent != self) {
+                spin_unlock(&rt.tree_lock);
+                return -ECHILD;
+            }
+            z = t->state == SY_ZOMBIE ? t : NULL;
+        }
+        if (z) {
+            int r = reap(z, status);
+            spin_unlock(&rt.tree_lock);
+            return r;
+        }
+        if (flags & SY_WNOHANG) {
+            spin_unlock(&rt.tree_lock);
+            return 0;
+        }
+        /* xv6: sleep(p, &wait_lock).  An exiting child wakes channel `self`
+         * under tree_lock, so its wakeup cannot be lost. */
+        c = this_cpu();
+        if (sy__sleep(c, self, &rt.tree_lock) == -EINTR) {
+            spin_unlock(&rt.tree_lock);
+            return -EINTR;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ kill */
+
+/* Mark t killed and wake it if it sleeps.  tree_lock held. */
+static void kill_task(struct task *t)
+{
+    __atomic_store_n(&t->killed, 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with sy__sleep */
+    sy__wake_task(t, -EINTR);
+}
+
+int sy_kill(int pid)
+{
+    if (!this_cpu())
+        return -EPERM;
+    spin_lock(&rt.tree_lock);
+    struct task *t = sy__task_lookup(pid);
+    if (!t || t->state == SY_ZOMBIE || t->state == SY_EMBRYO) {
+        spin_unlock(&rt.tree_lock);
+        return -ESRCH;
+    }
+    kill_task(t);
+    spin_unlock(&rt.tree_lock);
+    return 0;
+}
+
+/* Kill every live task but the caller (init's exit, deadlock). */
+void sy__kill_all(void)
+{
+    struct cpu *c = this_cpu();
+    spin_lock(&rt.tree_lock);
+    for (uint32_t s = 0; s < rt.nslots; s++) {
+        struct task *t = slot_task(s);
+        if (t != c->curr && t->state != SY_UNUSED && t->state != SY_ZOMBIE)
+            kill_task(t);
+    }
+    spin_unlock(&rt.tree_lock);
+}
+
+int sy_killed(void)
+{
+    struct cpu *c = this_cpu();
+    if (!c)
+        return -EPERM;
+    return __atomic_load_n(&c->curr->killed, __ATOMIC_RELAXED) != 0;
+}
+
+int sy_self(void)
+{
+    struct cpu *c = this_cpu();
+    return c ? c->curr->pid : -EPERM;
+}
+
+int sy_parent(void)
+{
+    struct cpu *c = this_cpu();
+    if (!c)
+        return -EPERM;
+    spin_lock(&rt.tree_lock);
+    struct task *p = c->curr->parent;
+    int ppid = p ? p->pid : 0;
+    spin_unlock(&rt.tree_lock);
+    return ppid;
+}

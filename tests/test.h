@@ -1,0 +1,53 @@
+/* test.h - tiny assertion helpers for the test programs.
+ *
+ * CHECK(cond)           fail with file:line and the condition
+ * CHECK_EQ(a, b)        fail showing both values (as long long)
+ * Failures print and exit(1); each program is one topic, its exit status is
+ * what tests/run.sh counts. */
+#ifndef SY_TEST_H
+#define SY_TEST_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "switchyard.h"
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            exit(1);                                                                 \
+        }                                                                            \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                   \
+    do {                                                                                 \
+        long long a_ = (long long)(a), b_ = (long long)(b);                              \
+        if (a_ != b_) {                                                                  \
+            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n", __FILE__, \
+                    __LINE__, #a, a_, #b, b_);                                           \
+            exit(1);                                                                     \
+        }                                                                                \
+    } while (0)
+
+/* Run one case: print its name, run it. */
+#define RUN(fn)                                        \
+    do {                                               \
+        fprintf(stderr, "  %-40s", #fn);               \
+        fn();                                          \
+        fprintf(stderr, " ok\n");                      \
+    } while (0)
+
+/* Boot a runtime for one case and check init's status. */
+static inline void run_init(sy_fn init, void *arg, int want)
+{
+    int st = sy_run(NULL, init, arg);
+    if (st != want) {
+        fprintf(stderr, "sy_run returned %d (%s), want %d\n", st,
+                st < 0 ? sy_strerror(st) : "status", want);
+        exit(1);
+    }
+}
+
+#endif
