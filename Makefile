@@ -90,11 +90,13 @@ $(B)/libswitchyard.so: $(OBJS) src/exports.map
 	    -Wl,-z,noexecstack $(LDFLAGS) -o $(B)/$(SONAME) $(OBJS) $(LDLIBS)
 	ln -sf $(SONAME) $@
 
-# Tests and benchmarks link the static library (they may reach internals).
-$(B)/tests/%: tests/%.c tests/test.h $(B)/libswitchyard.a
+# Tests and benchmarks link the static library (they may reach internals),
+# and tests also the assembly helpers of tests/arch/<isa>/.
+TESTASM := $(wildcard tests/arch/$(ARCH)/*.S)
+$(B)/tests/%: tests/%.c tests/test.h $(TESTASM) $(B)/libswitchyard.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) -Isrc $(WARN) -Wno-missing-prototypes $(CFLAGS) $(LDFLAGS) -o $@ $< \
-	    $(B)/libswitchyard.a $(LDLIBS) -lpthread
+	    $(TESTASM) $(B)/libswitchyard.a $(LDLIBS) -lm -lpthread
 
 $(B)/bench/%: bench/%.c bench/bench.h $(B)/libswitchyard.a
 	@mkdir -p $(dir $@)

@@ -63,6 +63,7 @@ int sy_run(const sy_config *cfg, sy_fn init, void *arg)
         return -EINVAL;
     if (__atomic_exchange_n(&running, 1, __ATOMIC_ACQUIRE))
         return -EBUSY;
+    int caller_errno = errno; /* the booting thread's errno is its own */
 
     memset(&rt, 0, sizeof rt);
     int err = config_load(cfg);
@@ -108,6 +109,7 @@ out_cpus:
     free(rt.cpus);
     rt.cpus = NULL;
 out:
+    errno = caller_errno;
     __atomic_store_n(&running, 0, __ATOMIC_RELEASE);
     return err;
 }

@@ -250,6 +250,7 @@ HIDDEN int sy__overflow_handler_install(struct cpu *c);
 HIDDEN void sy__overflow_handler_remove(struct cpu *c);
 HIDDEN size_t sy__page_size(void);
 HIDDEN unsigned long sy__stacks_unguarded(void);
+HIDDEN unsigned long sy__stacks_mapped(bool *guard_regions);
 
 /* cpu.c */
 HIDDEN uint64_t sy__now_ns(void);

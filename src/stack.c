@@ -259,6 +259,15 @@ unsigned long sy__stacks_unguarded(void)
     return pool.unguarded;
 }
 
+/* For tests and benchmarks: stacks carved so far, and whether guards are
+ * guard regions (true) or mprotect'd pages (false). */
+unsigned long sy__stacks_mapped(bool *guard_regions)
+{
+    if (guard_regions)
+        *guard_regions = pool.guard == GUARD_MADVISE;
+    return pool.mapped;
+}
+
 /* ------------------------------------------------------ overflow report */
 
 static struct sigaction old_segv, old_bus;

@@ -1,0 +1,104 @@
+/* Accounting: voluntary switch counts are exact; CPU time is charged to the
+ * task that burns it (tick mode and precise mode); time spent RUNNABLE is
+ * charged to the task that waited.  No wall-clock tolerances: the checks
+ * compare tasks with each other, and tick counts with the thread's own CPU
+ * clock, so a slow or busy machine cannot fail them. */
+#include "test.h"
+
+#include <time.h>
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* burn `ms` of this thread's CPU time */
+static int burner(void *arg)
+{
+    uint64_t until = thread_cpu_ns() + (uint64_t)(long)arg * 1000000ull;
+    while (thread_cpu_ns() < until)
+        ;
+    return 0;
+}
+
+static int yield_n(void *arg)
+{
+    for (long i = 0; i < (long)arg; i++)
+        sy_yield();
+    return 0;
+}
+
+static sy_task_info find(int pid)
+{
+    sy_task_info v[16];
+    int n = sy_ps(v, 16);
+    for (int i = 0; i < n && i < 16; i++)
+        if (v[i].pid == pid)
+            return v[i];
+    CHECK(0);
+    return v[0];
+}
+
+static int init_acct(void *arg)
+{
+    (void)arg;
+    int y = sy_spawn(yield_n, (void *)100L, NULL);
+    int b = sy_spawn(burner, (void *)200L, NULL);
+    int w = sy_spawn(yield_n, (void *)1L, NULL); /* queued behind the burner */
+    sy_yield(); /* y yields once, b burns 200 ms, w yields once, back to us */
+    sy_task_info ib = find(b), iy = find(y), iw = find(w);
+    CHECK_EQ(ib.state, SY_ZOMBIE);
+    CHECK_EQ(iy.nvcsw, 1);
+    CHECK_EQ(iw.nvcsw, 1);
+    CHECK(ib.cpu_ns >= 100000000ull);       /* at least half of its 200 ms */
+    CHECK(ib.cpu_ns > 10 * iy.cpu_ns + 1);  /* y barely ran */
+    CHECK(iw.wait_ns >= ib.cpu_ns / 2);     /* w waited while b burned */
+    CHECK(iw.wait_ns > 10 * iy.wait_ns + 1);
+    while (sy_wait(-1, NULL, 0) > 0)
+        ;
+    return 0;
+}
+
+static void test_tick_mode(void)
+{
+    run_init(init_acct, NULL, 0);
+}
+
+static void test_precise_mode(void)
+{
+    sy_config c = {.flags = SY_ACCT_PRECISE};
+    CHECK_EQ(sy_run(&c, init_acct, NULL), 0);
+}
+
+static int init_counts(void *arg)
+{
+    (void)arg;
+    int a = sy_spawn(yield_n, (void *)1000L, NULL);
+    int b = sy_spawn(yield_n, (void *)1000L, NULL);
+    for (int i = 0; i < 500; i++)
+        sy_yield();
+    sy_task_info ia = find(a), ib = find(b);
+    CHECK_EQ(ia.nvcsw, 500);
+    CHECK_EQ(ib.nvcsw, 500);
+    CHECK_EQ(ia.nivcsw, 0);
+    CHECK_EQ(ia.state, SY_RUNNABLE);
+    CHECK_EQ(find(1).state, SY_RUNNING);
+    while (sy_wait(-1, NULL, 0) > 0)
+        ;
+    return 0;
+}
+
+static void test_switch_counts(void)
+{
+    run_init(init_counts, NULL, 0);
+}
+
+int main(void)
+{
+    RUN(test_switch_counts);
+    RUN(test_tick_mode);
+    RUN(test_precise_mode);
+    return 0;
+}
