@@ -9,6 +9,9 @@
  *   san_switch_end(self, last)           after it, on the stack of `self`
  *   san_task_first(self, last)           a new task's first instructions
  *   san_stack_register / unregister      a stack is created / destroyed
+ *   san_stack_release(lo, size)          a dead task's stack goes back to the
+ *                                        pool: its frames never returned, so
+ *                                        ASan's redzones for them are cleared
  */
 #ifndef SY_SAN_H
 #define SY_SAN_H
@@ -16,6 +19,7 @@
 #include "internal.h"
 
 #if defined(SY_ASAN)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 
 static inline void san_switch_begin(struct task *prev, struct task *next, bool dying)
@@ -51,7 +55,15 @@ static inline void san_task_first(struct task *self, struct task *last)
     __sanitizer_finish_switch_fiber(NULL, &bottom, &size);
     san_record_idle_stack(last, bottom, size);
 }
+static inline void san_stack_release(char *lo, size_t size)
+{
+    __asan_unpoison_memory_region(lo, size);
+}
 #else
+static inline void san_stack_release(char *lo, size_t size)
+{
+    (void)lo, (void)size;
+}
 static inline void san_switch_begin(struct task *prev, struct task *next, bool dying)
 {
     (void)prev, (void)next, (void)dying;

@@ -11,8 +11,10 @@
  * but leave the VMA whole.  With them a slab of 64 stacks is one VMA, and
  * a million tasks need about 16,000.  Where the kernel lacks them (detected
  * once, by asking the kernel to copy from a guarded page) the guards fall
- * back to mprotect; should that hit the map-count limit, the stack is used
- * without a guard and `rt_unguarded` counts it (sy_ps_print shows it).
+ * back to mprotect, within a budget that keeps the process clear of
+ * vm.max_map_count: (max_map_count - 8192) / 2 guarded stacks, about 28,000
+ * by default.  Stacks beyond the budget have no guard; they are counted, and
+ * sy_ps_print says so.  Spawn never fails for want of a guard.
  *
  * Memory is MAP_NORESERVE and touched only when a task runs, so an idle
  * task costs one page of stack.  A dead task's stack goes back to a pool
@@ -21,6 +23,7 @@
  * state.  Stacks of other sizes are mapped one by one and unmapped on free.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -58,6 +61,8 @@ static struct {
     size_t nfree, capfree;
     unsigned long unguarded;
     unsigned long mapped; /* default-size stacks carved so far */
+    unsigned long guards; /* mprotect guards made (GUARD_MPROTECT) */
+    unsigned long guard_budget;
 } pool;
 
 size_t sy__page_size(void)
@@ -87,11 +92,28 @@ static enum guard_mode probe_guard_mode(void)
     return mode;
 }
 
+/* How many mprotect guards the process can afford (two VMAs each). */
+static unsigned long mprotect_guard_budget(void)
+{
+    long max = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &max) != 1)
+            max = 65530;
+        fclose(f);
+    }
+    return max > 16384 ? (unsigned long)(max - 8192) / 2 : (unsigned long)max / 4;
+}
+
 int sy__stacks_init(void)
 {
     sy__page_size();
-    if (pool.guard == GUARD_UNKNOWN)
+    if (pool.guard == GUARD_UNKNOWN) {
         pool.guard = probe_guard_mode();
+        if (pool.guard == GUARD_MPROTECT)
+            pool.guard_budget = mprotect_guard_budget();
+    }
+    pool.guards = 0;
     pool.slabs = NULL;
     pool.free = NULL;
     pool.nfree = pool.capfree = 0;
@@ -123,12 +145,17 @@ void sy__stacks_fini(void)
         rt.cpus[i].nstack_cache = 0;
 }
 
-/* Make the page at g a guard.  Returns false if it could not be guarded. */
+/* Make the page at g a guard.  Returns false if it was left unguarded. */
 static bool guard(char *g, size_t len)
 {
-    if (pool.guard == GUARD_MADVISE && madvise(g, len, MADV_GUARD_INSTALL) == 0)
-        return true;
-    return mprotect(g, len, PROT_NONE) == 0;
+    if (pool.guard == GUARD_MADVISE)
+        return madvise(g, len, MADV_GUARD_INSTALL) == 0;
+    if (__atomic_load_n(&pool.guards, __ATOMIC_RELAXED) >= pool.guard_budget)
+        return false;
+    if (mprotect(g, len, PROT_NONE) != 0)
+        return false;
+    __atomic_fetch_add(&pool.guards, 1, __ATOMIC_RELAXED);
+    return true;
 }
 
 static void *map_stack_area(size_t len)
@@ -244,6 +271,7 @@ int sy__stack_alloc(size_t size, char **lo)
 
 void sy__stack_free(char *lo, size_t size)
 {
+    san_stack_release(lo, size);
     if (size == rt.stack_size) {
         struct cpu *c = this_cpu();
         if (c->nstack_cache == STACK_CACHE)

@@ -27,11 +27,16 @@ static struct sigaction old_tick_action;
 
 static void tick_handler(int sig, siginfo_t *si, void *uc)
 {
-    (void)sig, (void)si, (void)uc;
+    (void)sig, (void)uc;
     int saved = errno;
     struct cpu *c = this_cpu();
     if (c) {
-        c->curr->ticks++;
+        /* a timer signal that was still pending when the timer expired
+         * again is not sent twice: the kernel counts the misses instead */
+        unsigned n = 1;
+        if (si->si_code == SI_TIMER && si->si_overrun > 0)
+            n += (unsigned)si->si_overrun;
+        c->curr->ticks += n;
         __atomic_store_n(&rt.coarse_ns, sy__now_ns(), __ATOMIC_RELAXED);
     }
     errno = saved;

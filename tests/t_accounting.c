@@ -52,6 +52,7 @@ static int init_acct(void *arg)
     CHECK_EQ(ib.state, SY_ZOMBIE);
     CHECK_EQ(iy.nvcsw, 1);
     CHECK_EQ(iw.nvcsw, 1);
+    fprintf(stderr, "[b %llu ns, y %llu, w wait %llu] ", (unsigned long long)ib.cpu_ns, (unsigned long long)iy.cpu_ns, (unsigned long long)iw.wait_ns);
     CHECK(ib.cpu_ns >= 100000000ull);       /* at least half of its 200 ms */
     CHECK(ib.cpu_ns > 10 * iy.cpu_ns + 1);  /* y barely ran */
     CHECK(iw.wait_ns >= ib.cpu_ns / 2);     /* w waited while b burned */

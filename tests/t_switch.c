@@ -84,8 +84,11 @@ static int fp_task(void *arg)
     int m = modes[(long)arg % 4];
     CHECK_EQ(fesetround(m), 0);
 #if defined(__x86_64__)
-    unsigned cw = (get_fcw() & ~0x300u) | ((unsigned)((long)arg % 3) << 8); /* precision */
+    unsigned cw = get_fcw();
+#if !defined(SY_VALGRIND) /* valgrind does not model x87 precision control */
+    cw = (cw & ~0x300u) | ((unsigned)((long)arg % 3) << 8);
     set_fcw(cw);
+#endif
 #endif
     double want = third();
     for (int i = 0; i < 2000; i++) {
