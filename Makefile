@@ -108,7 +108,7 @@ $(B)/examples/%: examples/%.c $(B)/libswitchyard.a
 	$(CC) $(BASE) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libswitchyard.a $(LDLIBS)
 
 demo: $(B)/examples/demo
-	$(EMULATOR) $(B)/examples/demo
+	@$(EMULATOR) $(B)/examples/demo
 
 test: $(TESTBIN)
 	@EMULATOR="$(EMULATOR)" tests/run.sh $(B)/tests $(TESTS)
