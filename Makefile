@@ -98,10 +98,11 @@ $(B)/tests/%: tests/%.c tests/test.h $(TESTASM) $(B)/libswitchyard.a
 	$(CC) $(BASE) -Isrc $(WARN) -Wno-missing-prototypes $(CFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(TESTASM) $(B)/libswitchyard.a $(LDLIBS) -lm -lpthread
 
-$(B)/bench/%: bench/%.c bench/bench.h $(B)/libswitchyard.a
+BENCHASM := $(wildcard bench/arch/$(ARCH)/*.S)
+$(B)/bench/%: bench/%.c bench/bench.h $(BENCHASM) $(B)/libswitchyard.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) -Isrc $(WARN) -Wno-missing-prototypes $(CFLAGS) $(LDFLAGS) -o $@ $< \
-	    $(B)/libswitchyard.a $(LDLIBS) -lpthread
+	    $(BENCHASM) $(B)/libswitchyard.a $(LDLIBS) -lpthread
 
 $(B)/examples/%: examples/%.c $(B)/libswitchyard.a
 	@mkdir -p $(dir $@)
@@ -113,8 +114,10 @@ demo: $(B)/examples/demo
 test: $(TESTBIN)
 	@EMULATOR="$(EMULATOR)" tests/run.sh $(B)/tests $(TESTS)
 
+# One core, as the peers' one-scheduler-thread benchmarks run.
+BENCH_CPU ?= $(shell echo $$(( $$(nproc) - 1 )))
 bench: $(BENCHBIN)
-	@for b in $(BENCHBIN); do $$b || exit 1; done
+	@for b in $(BENCHBIN); do taskset -c $(BENCH_CPU) $$b all || exit 1; done
 
 install: $(B)/libswitchyard.a $(B)/libswitchyard.so
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

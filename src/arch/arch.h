@@ -27,7 +27,9 @@ struct cpu;
 #if defined(__x86_64__)
 
 /* x86-64 SysV: a call preserves rbx, rbp, r12-r15, rsp, the MXCSR control
- * bits and the x87 control word.  Offsets used by switch.S: */
+ * bits and the x87 control word.  Offsets used by switch.S.  sp points at the
+ * return address of the task's call into the switch; pc is non-zero only
+ * for a task that never ran (its entry point). */
 #define CTX_SP 0x00
 #define CTX_PC 0x08
 #define CTX_RBX 0x10
@@ -154,7 +156,7 @@ static inline void arch_ctx_init(struct arch_ctx *c, void *stack_top,
     uintptr_t top = (uintptr_t)stack_top & ~(uintptr_t)15;
     *c = (struct arch_ctx){0};
     c->sp = top; /* the entry stub calls with sp % 16 == 0, as the ABI wants */
-    c->pc = (uint64_t)(uintptr_t)sy__arch_task_entry;
+    c->pc = (uint64_t)(uintptr_t)sy__arch_task_entry; /* first entry */
 #if defined(__x86_64__)
     c->mxcsr = fp->mxcsr;
     c->fcw = fp->fcw;

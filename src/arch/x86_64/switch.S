@@ -11,23 +11,43 @@
  * the switch for that task (sched.c: finish_task_switch).
  *
  * Saved frame (struct arch_ctx, offsets in arch.h):
- *   0x00 sp     caller's stack pointer after the return
- *   0x08 pc     resume address (the return address of this call)
+ *   0x00 sp     stack pointer; it points at the return address of the call
+ *   0x08 pc     0 once the task has run; before that, its entry point
  *   0x10 rbx  0x18 rbp  0x20 r12  0x28 r13  0x30 r14  0x38 r15
  *   0x40 mxcsr (32 bits)  0x44 x87 control word (16 bits)
  *
- * Resume is a jump to the saved address, not a `ret`: the return-address
- * predictor never saw the call that pushed it, so a `ret` would mispredict
- * on every switch (10.4 ns against 3.7 ns on this machine).
+ * How it resumes, and why: the processor predicts each `ret` from a stack of
+ * the return addresses its `call`s pushed.  A switch that resumes with a
+ * jump leaves the entry pushed by `call sy__arch_switch` unpopped, so every
+ * `ret` the resumed task then makes up its call chain is predicted one
+ * level off and mispredicts: two mispredicts per yield, 19 ns against 11 ns
+ * in a test with two callers above the switch.  Here there is exactly ONE
+ * call site of this function (sched.c: context_switch, kept noinline), so
+ * the return address every waiting task resumes at is the very address the
+ * predictor just saw pushed: `ret` is predicted, and the return stack stays
+ * balanced for the callers above.  (A `ret` to an address the predictor did
+ * NOT see - a switch called from several places - is the slow `limit_ret`
+ * row of the peers' table.)  A task that never ran has no return address
+ * on its stack: it is entered with a jump to ctx.pc, once.
  *
- * FP control (lazy FPU, as in the seeds): a call must preserve the MXCSR
- * control bits and the x87 control word.  Both are stored on every switch
- * (cheap), but loaded only when `to` differs from the running values,
- * because ldmxcsr/fldcw cost several ns.  MXCSR status flags (bits 0-5) are
- * caller-saved in the ABI and are ignored by the comparison.
+ * FP control: a call must preserve the MXCSR control bits and the x87
+ * control word, and any task may change them (fesetround, _mm_setcsr), so
+ * both are read on every switch.  Loading is where the seeds' lazy-FPU idea
+ * would skip work, and it does for the x87 control word: fnstcw's value
+ * forwards to the compare at no cost, and fldcw runs only when `to` needs
+ * another value.  For MXCSR it does not pay on this machine (AMD EPYC):
+ * reading back what stmxcsr stored stalls the compare, so compare-then-load
+ * costs more than the load.  sy_yield, one way, median of 10 runs of
+ * `b_core yield 10M` on one core:
+ *     compare both, load when different   9.0 ns
+ *     load both always                     7.8 ns
+ *     MXCSR always, x87 CW on difference   7.5 ns   <- this file
+ *     (keep no FP control at all           6.2 ns: not ABI-correct)
+ * The MXCSR status flags (bits 0-5, caller-saved in the ABI) travel with
+ * the control bits: each task sees its own sticky exception flags.
  *
- * Nothing is pushed on either stack: a new task's stack is untouched until
- * it runs, and the only memory the switch touches is the two contexts.
+ * Nothing is written to either stack: a new task's stack is untouched until
+ * it runs, and the only memory the switch writes is `from`.
  */
 #include "../arch.h"
 
@@ -40,10 +60,7 @@
 sy__arch_switch:
     .cfi_startproc
     endbr64
-    movq    (%rsp), %r8             /* resume address of `from` */
-    leaq    8(%rsp), %rcx           /* its stack pointer after the return */
-    movq    %rcx, CTX_SP(%rdi)
-    movq    %r8,  CTX_PC(%rdi)
+    movq    %rsp, CTX_SP(%rdi)      /* -> our return address */
     movq    %rbx, CTX_RBX(%rdi)
     movq    %rbp, CTX_RBP(%rdi)
     movq    %r12, CTX_R12(%rdi)
@@ -53,17 +70,14 @@ sy__arch_switch:
     stmxcsr CTX_MXCSR(%rdi)
     fnstcw  CTX_FCW(%rdi)
 
-    /* Does `to` need other FP control values than the ones running now? */
-    movl    CTX_MXCSR(%rdi), %eax
-    xorl    CTX_MXCSR(%rsi), %eax
+    /* MXCSR: always loaded (see the header); x87 control word: only when
+     * `to` needs another value than the one running now. */
     movzwl  CTX_FCW(%rdi), %ecx
-    xorw    CTX_FCW(%rsi), %cx
-    andl    $0xffc0, %eax           /* MXCSR control bits 6-15 only */
-    orl     %ecx, %eax
-    jnz     .Lload_fp
+    ldmxcsr CTX_MXCSR(%rsi)
+    cmpw    CTX_FCW(%rsi), %cx
+    jne     .Lload_fcw
 .Lload:
     movq    CTX_SP(%rsi), %rsp      /* now on the stack of `to` */
-    .cfi_def_cfa_offset 0
     movq    CTX_RBX(%rsi), %rbx
     movq    CTX_RBP(%rsi), %rbp
     movq    CTX_R12(%rsi), %r12
@@ -71,9 +85,14 @@ sy__arch_switch:
     movq    CTX_R14(%rsi), %r14
     movq    CTX_R15(%rsi), %r15
     movq    %rdx, %rax              /* `last` for the side that resumes */
-    notrack jmp *CTX_PC(%rsi)       /* a return address: no endbr64 there */
-.Lload_fp:
-    ldmxcsr CTX_MXCSR(%rsi)
+    cmpq    $0, CTX_PC(%rsi)
+    jne     .Lfirst
+    ret                             /* to the one call site: predicted */
+.Lfirst:                            /* a task that never ran */
+    movq    CTX_PC(%rsi), %rcx
+    movq    $0, CTX_PC(%rsi)
+    jmp     *%rcx
+.Lload_fcw:
     fldcw   CTX_FCW(%rsi)
     jmp     .Lload
     .cfi_endproc
@@ -103,8 +122,8 @@ sy__arch_task_entry:
 /* Non-executable stack. */
     .section .note.GNU-stack, "", @progbits
 
-/* CET: this file is IBT-ready (endbr64 at every indirect-branch target;
- * the resume jump is notrack).  It does not claim SHSTK: switching stacks
+/* CET: this file is IBT-ready (endbr64 at every indirect-branch target:
+ * the functions, and a new task's entry).  It does not claim SHSTK: switching stacks
  * without switching shadow stacks would break a shadow-stack process, so a
  * binary linked with this file is, correctly, not marked SHSTK-compatible. */
     .section .note.gnu.property, "a"

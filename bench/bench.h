@@ -1,0 +1,129 @@
+/* bench.h - helpers shared by Switchyard's benchmarks.
+ *
+ * Output: Go's benchmark format, one line per repetition, so benchstat can
+ * compare runs:
+ *     BenchmarkYield 	20000000	         5.21 ns/op
+ * With BENCH_FORMAT=tsv (or --tsv) the same results print as the TSV lines
+ * of ../shared/peers (name<TAB>metric<TAB>value<TAB>unit, with .min/.median
+ * and .cold), so Switchyard lands in the peers' table.
+ * BENCH_REPS (default 5) and BENCH_SCALE (default 1) as in the peers. */
+#ifndef SY_BENCH_H
+#define SY_BENCH_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int bench_tsv;
+
+static inline uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline int bench_reps(void)
+{
+    const char *s = getenv("BENCH_REPS");
+    int r = s ? atoi(s) : 5;
+    return r < 1 ? 1 : r > 64 ? 64 : r;
+}
+
+static inline long bench_count(const char *arg, long def)
+{
+    long n = def;
+    if (arg && *arg) {
+        char *end;
+        double v = strtod(arg, &end);
+        if (*end == 'k' || *end == 'K')
+            v *= 1e3;
+        if (*end == 'm' || *end == 'M')
+            v *= 1e6;
+        n = (long)v;
+    }
+    const char *s = getenv("BENCH_SCALE");
+    if (s && atof(s) > 0)
+        n = (long)((double)n * atof(s));
+    return n < 2 ? 2 : n & ~1L;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static inline double median(const double *v, int n)
+{
+    double s[64];
+    memcpy(s, v, sizeof(double) * (size_t)n);
+    qsort(s, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+static inline double minimum(const double *v, int n)
+{
+    double m = v[0];
+    for (int i = 1; i < n; i++)
+        m = v[i] < m ? v[i] : m;
+    return m;
+}
+
+/* Report `n` repetitions of one measurement.
+ *   go:   one "Benchmark<go_name> <iters> <value> <unit>" line per rep
+ *   tsv:  <tsv_name> <metric>.min / .median (and .cold if cold) */
+static inline void report(const char *go_name, const char *tsv_name, const char *metric,
+                          long iters, const double *v, int n, const char *unit, int cold)
+{
+    if (bench_tsv) {
+        if (cold)
+            printf("%s\t%s.cold\t%.3f\t%s\n", tsv_name, metric, v[0], unit);
+        printf("%s\t%s.min\t%.3f\t%s\n", tsv_name, metric, minimum(v, n), unit);
+        printf("%s\t%s.median\t%.3f\t%s\n", tsv_name, metric, median(v, n), unit);
+    } else {
+        for (int i = 0; i < n; i++)
+            printf("Benchmark%s \t%10ld\t%12.2f %s\n", go_name, iters, v[i], unit);
+    }
+    fflush(stdout);
+}
+
+/* One value, no repetitions (memory). */
+static inline void report1(const char *go_name, const char *tsv_name, const char *metric,
+                           long iters, double v, const char *unit)
+{
+    if (bench_tsv)
+        printf("%s\t%s\t%.3f\t%s\n", tsv_name, metric, v, unit);
+    else
+        printf("Benchmark%s \t%10ld\t%12.2f %s\n", go_name, iters, v, unit);
+    fflush(stdout);
+}
+
+/* A comment line: "# ..." in both formats (benchstat and summarize.py skip it). */
+#define note(...)                 \
+    do {                          \
+        printf("# " __VA_ARGS__); \
+        printf("\n");             \
+        fflush(stdout);           \
+    } while (0)
+
+static inline long status_kib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t fl = strlen(field);
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+            v = strtol(line + fl + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+#endif
