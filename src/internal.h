@@ -220,6 +220,23 @@ struct runtime {
 extern struct runtime sy__rt HIDDEN;
 #define rt sy__rt
 
+/* The runtime's own locks (tree_lock, wait-queue buckets, the stack pool).
+ * With one CPU, only one host thread ever runs runtime code (other threads
+ * get -EPERM, and the tick handler takes no lock), so they are elided, as
+ * Linux's spinlocks compile away in a uniprocessor kernel.  A lock the user
+ * passes to sy_sleep is always taken for real. */
+static inline void rt_lock(sy_spinlock *lk)
+{
+    if (rt.ncpu > 1)
+        spin_lock(lk);
+}
+
+static inline void rt_unlock(sy_spinlock *lk)
+{
+    if (rt.ncpu > 1)
+        spin_unlock(lk);
+}
+
 /* ------------------------------------------------------------ interfaces */
 
 /* task.c */

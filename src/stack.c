@@ -197,14 +197,14 @@ static char *slab_new(void)
 
     /* The pool can always hold every default-size stack ever carved, so
      * returning one to it never needs memory. */
-    spin_lock(&pool.lock);
+    rt_lock(&pool.lock);
     if (pool.mapped + n > pool.capfree) {
         size_t cap = pool.capfree ? pool.capfree * 2 : 256;
         while (cap < pool.mapped + n)
             cap *= 2;
         char **f = realloc(pool.free, cap * sizeof *f);
         if (!f) {
-            spin_unlock(&pool.lock);
+            rt_unlock(&pool.lock);
             slab_unmap(s);
             return NULL;
         }
@@ -218,25 +218,25 @@ static char *slab_new(void)
     /* stack 0 is returned; 1 .. n-1 go on the pool, 1 on top */
     for (unsigned i = n - 1; i >= 1; i--)
         pool.free[pool.nfree++] = s->base + (size_t)i * stride + guard_sz;
-    spin_unlock(&pool.lock);
+    rt_unlock(&pool.lock);
     return s->base + guard_sz;
 }
 
 /* Move up to `want` stacks from the global pool into cpu c's cache. */
 static void cache_refill(struct cpu *c, unsigned want)
 {
-    spin_lock(&pool.lock);
+    rt_lock(&pool.lock);
     while (want-- && pool.nfree && c->nstack_cache < STACK_CACHE)
         c->stack_cache[c->nstack_cache++] = pool.free[--pool.nfree];
-    spin_unlock(&pool.lock);
+    rt_unlock(&pool.lock);
 }
 
 static void cache_drain(struct cpu *c, unsigned n)
 {
-    spin_lock(&pool.lock);
+    rt_lock(&pool.lock);
     while (n-- && c->nstack_cache)
         pool.free[pool.nfree++] = c->stack_cache[--c->nstack_cache];
-    spin_unlock(&pool.lock);
+    rt_unlock(&pool.lock);
 }
 
 int sy__stack_alloc(size_t size, char **lo)
@@ -261,9 +261,9 @@ int sy__stack_alloc(size_t size, char **lo)
     if (!m)
         return -ENOMEM;
     if (!guard(m, guard_sz)) {
-        spin_lock(&pool.lock);
+        rt_lock(&pool.lock);
         pool.unguarded++;
-        spin_unlock(&pool.lock);
+        rt_unlock(&pool.lock);
     }
     *lo = m + guard_sz;
     return 0;

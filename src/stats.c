@@ -131,7 +131,7 @@ int sy_ps(sy_task_info *buf, int max)
         c->curr->cpu_ns += now - c->switch_ns;
         c->switch_ns = now;
     }
-    spin_lock(&rt.tree_lock);
+    rt_lock(&rt.tree_lock);
     for (uint32_t s = 0; s < rt.nslots; s++) {
         const struct task *t = &rt.chunks[s / TASK_CHUNK][s % TASK_CHUNK];
         if (t->state == SY_UNUSED)
@@ -140,7 +140,7 @@ int sy_ps(sy_task_info *buf, int max)
             info_of(t, &buf[n]);
         n++;
     }
-    spin_unlock(&rt.tree_lock);
+    rt_unlock(&rt.tree_lock);
     return n;
 }
 

@@ -172,10 +172,10 @@ int sy__spawn(struct task *parent, sy_fn fn, void *arg, const sy_attr *attr, int
     if (err)
         return err;
 
-    spin_lock(&rt.tree_lock);
+    rt_lock(&rt.tree_lock);
     struct task *t = task_alloc(&err);
     if (!t) {
-        spin_unlock(&rt.tree_lock);
+        rt_unlock(&rt.tree_lock);
         sy__stack_free(lo, size);
         return err;
     }
@@ -204,7 +204,7 @@ int sy__spawn(struct task *parent, sy_fn fn, void *arg, const sy_attr *attr, int
      * reaped on another CPU: `pid` was saved before (xv6's question: "why
      * save pid in a temp variable?"). */
     sy__make_runnable(t);
-    spin_unlock(&rt.tree_lock);
+    rt_unlock(&rt.tree_lock);
     *pidp = pid;
     return 0;
 }
@@ -261,7 +261,7 @@ void sy__task_exit(struct cpu *c, int status)
     if (p == rt.init)
         sy__kill_all(); /* init's death takes everyone with it */
 
-    spin_lock(&rt.tree_lock);
+    rt_lock(&rt.tree_lock);
     if (reparent(p))
         sy__wakeup(rt.init, -1);
     p->exit_status = status;
@@ -276,7 +276,10 @@ void sy__task_exit(struct cpu *c, int status)
     p->state = SY_ZOMBIE;
     if (parent) {
         child_link(parent, p); /* ... to its zombies */
-        sy__wakeup(parent, -1);
+        /* Only a parent asleep in sy_wait needs a wakeup: it sleeps on
+         * itself, and sy__sleep publishes that before it drops tree_lock. */
+        if (parent->state == SY_SLEEPING && parent->chan == parent)
+            sy__wakeup(parent, -1);
     }
 
     /* tree_lock stays held across the switch: the next task releases our
@@ -319,37 +322,37 @@ int sy_wait(int pid, int *status, int flags)
     if (__atomic_load_n(&self->killed, __ATOMIC_RELAXED))
         sy__task_exit(c, SY_EXIT_KILLED);
 
-    spin_lock(&rt.tree_lock);
+    rt_lock(&rt.tree_lock);
     for (;;) {
         struct task *z;
         if (pid == -1) {
             if (!self->children && !self->zombies) {
-                spin_unlock(&rt.tree_lock);
+                rt_unlock(&rt.tree_lock);
                 return -ECHILD;
             }
             z = self->zombies;
         } else {
             struct task *t = sy__task_lookup(pid);
             if (!t || t->parent != self) {
-                spin_unlock(&rt.tree_lock);
+                rt_unlock(&rt.tree_lock);
                 return -ECHILD;
             }
             z = t->state == SY_ZOMBIE ? t : NULL;
         }
         if (z) {
             int r = reap(z, status);
-            spin_unlock(&rt.tree_lock);
+            rt_unlock(&rt.tree_lock);
             return r;
         }
         if (flags & SY_WNOHANG) {
-            spin_unlock(&rt.tree_lock);
+            rt_unlock(&rt.tree_lock);
             return 0;
         }
         /* xv6: sleep(p, &wait_lock).  An exiting child wakes channel `self`
          * under tree_lock, so its wakeup cannot be lost. */
         c = this_cpu();
         if (sy__sleep(c, self, &rt.tree_lock) == -EINTR) {
-            spin_unlock(&rt.tree_lock);
+            rt_unlock(&rt.tree_lock);
             return -EINTR;
         }
     }
@@ -369,14 +372,14 @@ int sy_kill(int pid)
 {
     if (!this_cpu())
         return -EPERM;
-    spin_lock(&rt.tree_lock);
+    rt_lock(&rt.tree_lock);
     struct task *t = sy__task_lookup(pid);
     if (!t || t->state == SY_ZOMBIE || t->state == SY_EMBRYO) {
-        spin_unlock(&rt.tree_lock);
+        rt_unlock(&rt.tree_lock);
         return -ESRCH;
     }
     kill_task(t);
-    spin_unlock(&rt.tree_lock);
+    rt_unlock(&rt.tree_lock);
     return 0;
 }
 
@@ -384,13 +387,13 @@ int sy_kill(int pid)
 void sy__kill_all(void)
 {
     struct cpu *c = this_cpu();
-    spin_lock(&rt.tree_lock);
+    rt_lock(&rt.tree_lock);
     for (uint32_t s = 0; s < rt.nslots; s++) {
         struct task *t = slot_task(s);
         if (t != c->curr && t->state != SY_UNUSED && t->state != SY_ZOMBIE)
             kill_task(t);
     }
-    spin_unlock(&rt.tree_lock);
+    rt_unlock(&rt.tree_lock);
 }
 
 int sy_killed(void)
@@ -412,9 +415,9 @@ int sy_parent(void)
     struct cpu *c = this_cpu();
     if (!c)
         return -EPERM;
-    spin_lock(&rt.tree_lock);
+    rt_lock(&rt.tree_lock);
     struct task *p = c->curr->parent;
     int ppid = p ? p->pid : 0;
-    spin_unlock(&rt.tree_lock);
+    rt_unlock(&rt.tree_lock);
     return ppid;
 }

@@ -55,7 +55,7 @@ static unsigned get_fcw(void)
     __asm__ volatile("fnstcw %0" : "=m"(cw));
     return cw;
 }
-static void set_fcw(unsigned cw)
+static __attribute__((unused)) void set_fcw(unsigned cw)
 {
     unsigned short v = (unsigned short)cw;
     __asm__ volatile("fldcw %0" ::"m"(v));

@@ -164,6 +164,22 @@ static inline void arch_ctx_init(struct arch_ctx *c, void *stack_top,
     c->fpcr = fp->fpcr;
 #endif
 }
+
+/* Has this context never run? */
+static inline int arch_ctx_fresh(const struct arch_ctx *c)
+{
+#if defined(__x86_64__)
+    return c->pc != 0;
+#else
+    return c->pc == (uint64_t)(uintptr_t)sy__arch_task_entry;
+#endif
+}
+
+/* Give a context that never ran another (empty) stack. */
+static inline void arch_ctx_set_stack(struct arch_ctx *c, void *stack_top)
+{
+    c->sp = (uintptr_t)stack_top & ~(uintptr_t)15;
+}
 #endif
 
 #endif /* SY_ARCH_H */
