@@ -79,6 +79,8 @@ static inline void report(const char *go_name, const char *tsv_name, const char 
                           long iters, const double *v, int n, const char *unit, int cold)
 {
     if (bench_tsv) {
+        if (!strcmp(unit, "ns/op"))
+            unit = "ns"; /* the peers' unit for a switch */
         if (cold)
             printf("%s\t%s.cold\t%.3f\t%s\n", tsv_name, metric, v[0], unit);
         printf("%s\t%s.min\t%.3f\t%s\n", tsv_name, metric, minimum(v, n), unit);
