@@ -59,10 +59,10 @@ else
 endif
 
 SONAME  := libswitchyard.so.0
-SRCS    := src/cpu.c src/sched.c src/task.c src/stack.c src/stats.c
+SRCS    := src/cpu.c src/sched.c src/runq.c src/task.c src/timer.c src/stack.c src/stats.c
 ASRCS   := $(ARCHDIR)/switch.S
 OBJS    := $(SRCS:src/%.c=$(B)/obj/%.o) $(ASRCS:src/%.S=$(B)/obj/%.o)
-HDRS    := include/switchyard.h src/internal.h src/san.h src/arch/arch.h
+HDRS    := include/switchyard.h src/internal.h src/runq.h src/san.h src/arch/arch.h
 
 TESTS   := $(patsubst tests/%.c,%,$(filter-out tests/test_%.h,$(wildcard tests/t_*.c)))
 TESTBIN := $(TESTS:%=$(B)/tests/%)

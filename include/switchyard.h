@@ -47,11 +47,18 @@ extern "C" {
 #define SY_ACCT_PRECISE 0x1u /* per-task CPU time measured at every switch
                                 (two clock reads per switch) instead of
                                 sampled on the accounting tick */
+#define SY_PIN_CPUS 0x2u     /* pin CPU i to the i-th core the process may
+                                run on (its affinity mask) */
+
+#define SY_MAX_CPUS 1024
 
 /* Runtime configuration.  Zero (or a NULL pointer) means "the default" for
  * every field, so `sy_config c = {0};` is a valid configuration. */
 typedef struct sy_config {
-    int ncpu;             /* host threads that run tasks ("CPUs"); default 1 */
+    int ncpu;             /* host threads that run tasks ("CPUs"), 1 ..
+                             SY_MAX_CPUS; default: as many as the process
+                             may run on (sched_getaffinity).  The thread
+                             that calls sy_run is CPU 0. */
     int max_tasks;        /* most tasks alive at once (zombies count);
                              default 4194304, at most 4194304 */
     size_t stack_size;    /* default task stack size in bytes; default
@@ -71,8 +78,9 @@ typedef int (*sy_fn)(void *arg);
  * Linux pid namespace dies): their blocking calls return -EINTR and they
  * exit with SY_EXIT_KILLED at their next kill point; sy_run returns once the
  * last of them is gone.  If every task is asleep and nothing can wake any of
- * them (a deadlock), the runtime prints its task table on stderr, kills
- * every task the same way, and sy_run returns -EDEADLK.
+ * them (every CPU idle, no timer pending: a deadlock), the runtime prints
+ * its task table on stderr, kills every task the same way, and sy_run
+ * returns -EDEADLK.
  *
  * Errors (nothing runs): -EINVAL for a NULL init or a bad config field,
  * -EBUSY when a runtime is already running in this process, -ENOMEM,
@@ -88,15 +96,21 @@ SY_API int sy_run(const sy_config *cfg, sy_fn init, void *arg);
 #define SY_STACK_MAX (1024u * 1024u * 1024u)
 #define SY_NAME_MAX 16 /* task names are cut to 15 bytes + NUL */
 
+/* Flags for sy_attr.flags. */
+#define SY_ATTR_PIN 0x1u /* run only on CPU `cpu` (0 .. ncpu-1) */
+
 /* Attributes for sy_spawn; NULL means all defaults. */
 typedef struct sy_attr {
     const char *name;  /* copied; NULL: "task" */
     size_t stack_size; /* 0: the runtime default; else SY_STACK_MIN ..
                           SY_STACK_MAX, rounded up to pages */
+    unsigned flags;    /* SY_ATTR_* */
+    int cpu;           /* with SY_ATTR_PIN: the CPU it is pinned to */
 } sy_attr;
 
 /* Spawn a child of the calling task running fn(arg).  The child is EMBRYO
- * while its stack is built, then RUNNABLE; the caller keeps running.
+ * while its stack is built, then RUNNABLE; the caller keeps running.  It
+ * starts on an idle CPU if there is one, else on the caller's.
  * Returns the child's pid (> 0), or -EINVAL (NULL fn, bad attr), -ENOMEM
  * (no memory for its stack), -EAGAIN (max_tasks reached), -EPERM.
  * A failed spawn leaks nothing.  A kill point. */
@@ -139,6 +153,12 @@ SY_API int sy_yield(void);
 /* The calling task's pid (-EPERM outside a task). */
 SY_API int sy_self(void);
 
+/* The CPU the calling task runs on now (0 .. ncpu-1), and how many CPUs the
+ * runtime has (-EPERM outside a task).  After any call that may switch, a
+ * task may be on another CPU. */
+SY_API int sy_cpu(void);
+SY_API int sy_ncpu(void);
+
 /* The pid of the calling task's parent; 0 for init, or for a task orphaned
  * after init exited (-EPERM outside a task). */
 SY_API int sy_parent(void);
@@ -172,6 +192,36 @@ SY_API int sy_wakeup(const void *chan);
 /* Wake at most one task sleeping on `chan` (the one that slept first). */
 SY_API int sy_wakeup_one(const void *chan);
 
+/* sy_sleep with a timeout: as sy_sleep, or -ETIMEDOUT once `ns`
+ * nanoseconds have passed without a wakeup. */
+SY_API int sy_sleep_timeout(const void *chan, sy_spinlock *lk, uint64_t ns);
+
+/* Sleep for `ns` nanoseconds (CLOCK_MONOTONIC); the CPU runs other tasks
+ * meanwhile.  Returns 0, or -EINTR if the task is killed.  0 ns: a yield.
+ * When every CPU is busy, timers are noticed on the accounting tick: they
+ * may fire up to a tick (4 ms) late. */
+SY_API int sy_nanosleep(uint64_t ns);
+
+/* ----------------------------------------------------- errno, migration */
+
+/* errno belongs to each task: the runtime saves and restores it on every
+ * switch, on whichever host thread the task resumes.  But a task may resume
+ * on another host thread (another CPU) after any call that may switch, and
+ * C compilers assume a call never changes the thread: glibc declares the
+ * function behind `errno` constant, so code that reads errno both before
+ * and after such a call may keep using the first thread's copy.  A task
+ * that may migrate (ncpu > 1, not pinned) should read errno through
+ * sy_errno_location(), which the compiler cannot cache; defining
+ * SY_ERRNO_FRESH before including this header makes `errno` itself do so.
+ * The same holds for any thread-local variable of your own. */
+SY_API int *sy_errno_location(void);
+
+#if defined(SY_ERRNO_FRESH)
+#include <errno.h>
+#undef errno
+#define errno (*sy_errno_location())
+#endif
+
 /* ------------------------------------------------------- introspection */
 
 enum sy_state {
@@ -189,6 +239,7 @@ typedef struct sy_task_info {
     int ppid;
     int state;              /* enum sy_state */
     int cpu;                /* CPU it runs on or last ran on */
+    uint64_t nmigrations;   /* times it resumed on another CPU */
     char name[SY_NAME_MAX];
     uint64_t nvcsw;         /* voluntary switches (yield, sleep, wait, exit) */
     uint64_t nivcsw;        /* involuntary switches (preemptions) */

@@ -1,13 +1,46 @@
 /*
- * cpu.c - booting the runtime: sy_run() validates the configuration, makes
- * the calling thread CPU 0 (its own context becomes CPU 0's idle task),
- * spawns init as pid 1, runs the idle loop until no task is left, and takes
- * everything down again.
+ * cpu.c - CPUs: booting the runtime, the host threads that are its CPUs,
+ * their idle loop, parking and kicking.
+ *
+ * sy_run() validates the configuration, makes the calling thread CPU 0 (its
+ * own context becomes CPU 0's idle task), starts CPUs 1..n-1 as threads,
+ * spawns init as pid 1, runs CPU 0's idle loop until no task is left, joins
+ * the other CPUs and takes everything down.
+ *
+ * Idle: a CPU with nothing to run handles its events, runs due timers, asks
+ * a busy CPU for work, spins for IDLE_SPIN_NS watching its `events`, then
+ * parks on a futex.  Parking and kicking use a Dekker pair: the parker
+ * stores parked = 1 and then checks `events`; a poster adds to `events`
+ * and then checks `parked` (runq.c: sy__post), both sequentially
+ * consistent, so a kick cannot fall between the check and the sleep.
+ *
+ * Timers: one idle CPU at a time (rt.timer_owner) parks with the earliest
+ * deadline as its futex timeout; the others park without one.  A busy CPU
+ * notices due timers on its accounting tick (stats.c).
+ *
+ * Deadlock: a CPU about to park with no timer pending counts itself in
+ * rt.nparked.  If every CPU is so parked, every inbox is empty and tasks are
+ * alive, they are all asleep and nothing can wake them: the runtime reports
+ * it and kills them all (sched.c: deadlock).  A CPU leaving its park bumps
+ * rt.park_epoch and takes itself out of rt.nparked before it handles its
+ * events.  The epoch matters: a CPU may leave its park, run a task that
+ * hands work to the checking CPU after that CPU looked at its inbox, and
+ * park again, all between the checker's two reads of nparked, which then
+ * both say "everyone" (found under valgrind, which switches threads
+ * anywhere).  The epoch read before and after tells.
  */
+#include <linux/futex.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "internal.h"
+#include "runq.h"
+
+#define IDLE_SPIN_NS 50000    /* spin this long before parking */
+#define STEAL_RETRY_NS 200000 /* ask again this soon when work waits elsewhere */
 
 struct runtime sy__rt;
 
@@ -20,24 +53,184 @@ uint64_t sy__now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static long futex(int *uaddr, int op, int val, const struct timespec *ts)
+{
+    return syscall(SYS_futex, uaddr, op, val, ts, NULL, 0);
+}
+
+/* Wake CPU c if it is parked. */
+void sy__kick(struct cpu *c)
+{
+    if (__atomic_exchange_n(&c->parked, 0, __ATOMIC_SEQ_CST))
+        futex(&c->parked, FUTEX_WAKE_PRIVATE, 1, NULL);
+}
+
+/* No task is left: every CPU leaves its idle loop. */
+void sy__stop_all(void)
+{
+    for (int i = 0; i < rt.ncpu; i++)
+        sy__post(&rt.cpus[i], EV_STOP);
+}
+
+/* ------------------------------------------------------------- the idle */
+
+static void set_idle(struct cpu *c, bool idle)
+{
+    if (c->is_idle == idle)
+        return;
+    c->is_idle = idle;
+    if (idle) {
+        __atomic_store_n(&c->idling, 1, __ATOMIC_RELEASE);
+        __atomic_fetch_add(&rt.nidle, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    /* A waker may have claimed us already (runq.c: claim_idle), and then
+     * it has taken us out of rt.nidle. */
+    int one = 1;
+    if (__atomic_compare_exchange_n(&c->idling, &one, 0, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_RELAXED))
+        __atomic_fetch_sub(&rt.nidle, 1, __ATOMIC_RELAXED);
+}
+
+static bool inboxes_empty(void)
+{
+    for (int i = 0; i < rt.ncpu; i++)
+        if (__atomic_load_n(&rt.cpus[i].inbox, __ATOMIC_SEQ_CST))
+            return false;
+    return true;
+}
+
+/* Spin a while, watching for events; true if some arrived. */
+static bool spin_for_events(struct cpu *c)
+{
+    if (rt.ncpu == 1)
+        return false; /* nobody else can post */
+    uint64_t until = sy__now_ns() + IDLE_SPIN_NS;
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            if (cpu_has_events(c))
+                return true;
+            cpu_relax();
+        }
+        if (sy__now_ns() >= until)
+            return false;
+    }
+}
+
+/* Park until kicked, or until the earliest timer if we own the timers, or
+ * for at most `retry_ns` (0: no limit) when there is work to ask for again.
+ * Returns false if it found a deadlock instead of parking. */
+static bool park(struct cpu *c, uint64_t retry_ns)
+{
+    uint64_t deadline = __atomic_load_n(&rt.timer_next, __ATOMIC_SEQ_CST);
+    bool owner = false, counted = false;
+    if (retry_ns) {
+        /* work is waiting on some CPU: not a deadlock, and back soon */
+        uint64_t soon = sy__now_ns() + retry_ns;
+        if (soon < deadline)
+            deadline = soon;
+        owner = true; /* a timeout of our own; timers stay with their owner */
+    } else if (deadline != UINT64_MAX) {
+        struct cpu *none = NULL;
+        owner = __atomic_compare_exchange_n(&rt.timer_owner, &none, c, false,
+                                            __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    } else {
+        counted = true;
+        uint64_t epoch = __atomic_load_n(&rt.park_epoch, __ATOMIC_SEQ_CST);
+        if (__atomic_add_fetch(&rt.nparked, 1, __ATOMIC_SEQ_CST) == rt.ncpu &&
+            __atomic_load_n(&rt.nlive, __ATOMIC_SEQ_CST) > 0 && inboxes_empty() &&
+            __atomic_load_n(&rt.timer_next, __ATOMIC_SEQ_CST) == UINT64_MAX &&
+            __atomic_load_n(&rt.park_epoch, __ATOMIC_SEQ_CST) == epoch) {
+            __atomic_sub_fetch(&rt.nparked, 1, __ATOMIC_SEQ_CST);
+            return false;
+        }
+    }
+    __atomic_store_n(&c->parked, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&c->events, __ATOMIC_SEQ_CST)) {
+        struct timespec ts, *tsp = NULL;
+        if (owner) {
+            uint64_t now = sy__now_ns();
+            uint64_t left = deadline > now ? deadline - now : 0;
+            ts.tv_sec = (time_t)(left / 1000000000u);
+            ts.tv_nsec = (long)(left % 1000000000u);
+            tsp = &ts;
+        }
+        if (!owner || deadline > sy__now_ns())
+            futex(&c->parked, FUTEX_WAIT_PRIVATE, 1, tsp);
+    }
+    __atomic_store_n(&c->parked, 0, __ATOMIC_SEQ_CST);
+    if (counted) {
+        __atomic_add_fetch(&rt.park_epoch, 1, __ATOMIC_SEQ_CST);
+        __atomic_sub_fetch(&rt.nparked, 1, __ATOMIC_SEQ_CST);
+    }
+    if (owner && !retry_ns)
+        __atomic_store_n(&rt.timer_owner, NULL, __ATOMIC_SEQ_CST);
+    return true;
+}
+
+/*
+ * The idle task: runs on the host thread's own stack whenever this CPU has
+ * nothing to run, and returns once no task is left.  It never migrates: `c`
+ * stays valid across its switches.
+ */
+void sy__idle_loop(struct cpu *c)
+{
+    for (;;) {
+        if (cpu_has_events(c))
+            sy__cpu_events(c, EV_ALL);
+        struct task *next = runq_pop(&c->rq);
+        if (next) {
+            set_idle(c, false);
+            sy__switch_from_idle(c, next);
+            continue;
+        }
+        if (__atomic_load_n(&rt.nlive, __ATOMIC_ACQUIRE) == 0)
+            break;
+        set_idle(c, true);
+        if (__atomic_load_n(&rt.timer_next, __ATOMIC_RELAXED) <= sy__now_ns()) {
+            sy__run_timers();
+            continue;
+        }
+        int steal = sy__steal(c);
+        if (spin_for_events(c))
+            continue;
+        if (!park(c, steal == STEAL_BUSY ? STEAL_RETRY_NS : 0))
+            sy__deadlock();
+    }
+    set_idle(c, false);
+}
+
+/* ------------------------------------------------------------------ boot */
+
+/* The CPUs the process may run on, from its affinity mask. */
+static int affinity_cpus(cpu_set_t *set)
+{
+    if (sched_getaffinity(0, sizeof *set, set) != 0)
+        return 1;
+    int n = CPU_COUNT(set);
+    return n > 0 ? n : 1;
+}
+
 /* Fill in defaults and check every field; 0 or -EINVAL. */
 static int config_load(const sy_config *cfg)
 {
     sy_config c = {0};
     if (cfg)
         c = *cfg;
-    if (c.ncpu < 0 || c.ncpu > 1) /* several CPUs: not yet */
+    cpu_set_t set;
+    int navail = affinity_cpus(&set);
+    if (c.ncpu < 0 || c.ncpu > SY_MAX_CPUS)
         return -EINVAL;
     if (c.max_tasks < 0 || c.max_tasks > MAX_TASKS_LIMIT)
         return -EINVAL;
     if (c.stack_size && (c.stack_size < SY_STACK_MIN || c.stack_size > SY_STACK_MAX))
         return -EINVAL;
-    if (c.flags & ~SY_ACCT_PRECISE)
+    if (c.flags & ~(SY_ACCT_PRECISE | SY_PIN_CPUS))
         return -EINVAL;
     if (c.tick_us > 1000000)
         return -EINVAL;
     size_t pg = sy__page_size();
-    rt.ncpu = c.ncpu ? c.ncpu : 1;
+    rt.ncpu = c.ncpu ? c.ncpu : navail;
     rt.max_tasks = c.max_tasks ? (uint32_t)c.max_tasks : MAX_TASKS_LIMIT;
     rt.stack_size = ((c.stack_size ? c.stack_size : SY_STACK_DEFAULT) + pg - 1) & ~(pg - 1);
     rt.flags = c.flags;
@@ -45,16 +238,65 @@ static int config_load(const sy_config *cfg)
     return 0;
 }
 
+/* Pin CPU c to the c->id-th core of the affinity mask (SY_PIN_CPUS). */
+static void pin_thread(struct cpu *c)
+{
+    cpu_set_t set, one;
+    if (!(rt.flags & SY_PIN_CPUS) || sched_getaffinity(0, sizeof set, &set) != 0)
+        return;
+    int n = CPU_COUNT(&set), k = c->id % (n > 0 ? n : 1);
+    for (int i = 0; i < CPU_SETSIZE; i++)
+        if (CPU_ISSET(i, &set) && k-- == 0) {
+            CPU_ZERO(&one);
+            CPU_SET(i, &one);
+            pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+            break;
+        }
+}
+
+/* Make the calling thread CPU c: per-CPU state, alternate signal stack,
+ * accounting tick. */
+static int cpu_enter(struct cpu *c)
+{
+    c->errno_ptr = &errno;
+    c->thread = pthread_self();
+    sy__cpu_tls = c;
+    pin_thread(c);
+    int err = sy__overflow_handler_install(c);
+    if (!err && (err = sy__tick_start(c)) != 0)
+        sy__overflow_handler_remove(c);
+    if (err)
+        sy__cpu_tls = NULL;
+    return err;
+}
+
+static void cpu_leave(struct cpu *c)
+{
+    sy__tick_stop(c);
+    sy__overflow_handler_remove(c);
+    sy__cpu_tls = NULL;
+}
+
 static void cpu_init(struct cpu *c, int id)
 {
     c->id = id;
-    c->errno_ptr = &errno;
     c->idle.state = SY_RUNNING;
     c->idle.pid = 0;
+    c->idle.pin = id;
     c->idle.cpu = c;
     strcpy(c->idle.name, "idle");
     c->curr = &c->idle;
     c->switch_ns = sy__now_ns();
+}
+
+static void *cpu_thread(void *arg)
+{
+    struct cpu *c = arg;
+    if (cpu_enter(c) == 0) {
+        sy__idle_loop(c);
+        cpu_leave(c);
+    }
+    return NULL;
 }
 
 int sy_run(const sy_config *cfg, sy_fn init, void *arg)
@@ -66,43 +308,53 @@ int sy_run(const sy_config *cfg, sy_fn init, void *arg)
     int caller_errno = errno; /* the booting thread's errno is its own */
 
     memset(&rt, 0, sizeof rt);
+    rt.timer_next = UINT64_MAX;
     int err = config_load(cfg);
     if (err)
         goto out;
-    rt.cpus = calloc((size_t)rt.ncpu, sizeof *rt.cpus);
+    rt.cpus = aligned_alloc(64, sizeof *rt.cpus * (size_t)rt.ncpu);
     if (!rt.cpus) {
         err = -ENOMEM;
         goto out;
     }
+    memset(rt.cpus, 0, sizeof *rt.cpus * (size_t)rt.ncpu);
     if ((err = sy__tasks_init()) != 0)
         goto out_cpus;
     sy__stacks_init();
     rt.coarse_ns = sy__now_ns();
+    for (int i = 0; i < rt.ncpu; i++)
+        cpu_init(&rt.cpus[i], i);
 
     struct cpu *c0 = &rt.cpus[0];
-    cpu_init(c0, 0);
-    sy__cpu_tls = c0;
-    if ((err = sy__overflow_handler_install(c0)) != 0)
-        goto out_tls;
-    if ((err = sy__tick_start(c0)) != 0)
-        goto out_overflow;
+    if ((err = cpu_enter(c0)) != 0)
+        goto out_tables;
 
+    /* init first, so that it is pid 1 and CPU 0 runs it */
     sy_attr a = {.name = "init"};
     int pid;
     err = sy__spawn(NULL, init, arg, &a, &pid);
     if (err)
-        goto out_tick;
-    rt.init = sy__task_lookup(pid); /* pid 1: slot 0 of a new table */
+        goto out_cpu0;
+    rt.init = sy__task_lookup(pid);
+
+    int started = 1;
+    for (; started < rt.ncpu; started++)
+        if (pthread_create(&rt.cpus[started].thread, NULL, cpu_thread, &rt.cpus[started]) != 0)
+            break; /* run with the CPUs we got */
+    if (started < rt.ncpu) {
+        /* nothing was placed on the missing CPUs: they were never idle */
+        rt.ncpu = started;
+    }
 
     sy__idle_loop(c0);
+    for (int i = 1; i < rt.ncpu; i++)
+        pthread_join(rt.cpus[i].thread, NULL);
     err = rt.deadlocked ? -EDEADLK : rt.init_status;
 
-out_tick:
-    sy__tick_stop(c0);
-out_overflow:
-    sy__overflow_handler_remove(c0);
-out_tls:
-    sy__cpu_tls = NULL;
+out_cpu0:
+    cpu_leave(c0);
+out_tables:
+    sy__timers_fini();
     sy__stacks_fini();
     sy__tasks_fini();
 out_cpus:
@@ -112,4 +364,23 @@ out:
     errno = caller_errno;
     __atomic_store_n(&running, 0, __ATOMIC_RELEASE);
     return err;
+}
+
+/* Not constant, and opaque even to LTO: the empty asm may change p. */
+int *sy_errno_location(void)
+{
+    int *p = &errno;
+    __asm__ volatile("" : "+r"(p)::"memory");
+    return p;
+}
+
+int sy_cpu(void)
+{
+    struct cpu *c = this_cpu();
+    return c ? c->id : -EPERM;
+}
+
+int sy_ncpu(void)
+{
+    return this_cpu() ? rt.ncpu : -EPERM;
 }

@@ -22,11 +22,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <signal.h>
 #include <time.h>
 
 #include "switchyard.h"
 #include "arch/arch.h"
+
+/* Plain-looking accesses to fields other CPUs read (or write) without the
+ * lock that usually guards them: relaxed atomics, so the compiler neither
+ * tears nor caches them, at the cost of a plain load or store. */
+#define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -43,13 +50,15 @@ static inline void cpu_relax(void)
 #endif
 }
 
+HIDDEN void sy__spin_wait(sy_spinlock *lk);
+
 /* Test-and-test-and-set; the runtime's own locks are held for a few dozen
- * instructions at most. */
+ * instructions at most.  The wait (sched.c) gives the host CPU away after a
+ * while: with more CPUs than cores, the holder may be waiting for ours. */
 static inline void spin_lock(sy_spinlock *lk)
 {
     while (__atomic_exchange_n(&lk->locked, 1, __ATOMIC_ACQUIRE))
-        while (__atomic_load_n(&lk->locked, __ATOMIC_RELAXED))
-            cpu_relax();
+        sy__spin_wait(lk);
 }
 
 static inline void spin_unlock(sy_spinlock *lk)
@@ -99,7 +108,13 @@ struct task {
     /* --- wait channel: protected by the bucket lock of `chan` --- */
     const void *chan;       /* what it sleeps on, NULL when not asleep */
     struct task *wq_next, *wq_prev;
-    int wake_err;           /* 0, or -EINTR when woken by sy_kill */
+    int wake_err;           /* 0, -EINTR (sy_kill) or -ETIMEDOUT (its timer) */
+    uint32_t sleep_seq;     /* counts its sleeps: a late timer cannot wake a later one */
+
+    /* --- timer: protected by rt.timer_lock --- */
+    uint64_t tm_deadline;   /* CLOCK_MONOTONIC ns */
+    int32_t tm_index;       /* place in the timer heap, -1 when not in it */
+    uint32_t tm_seq;        /* sleep_seq of the sleep it will end */
 
     /* --- family: protected by rt.tree_lock --- */
     int pid;
@@ -115,8 +130,12 @@ struct task {
     char *stack_lo;         /* lowest usable byte; the guard is below */
     size_t stack_size;      /* usable bytes */
 
+    /* --- placement: set by spawn --- */
+    int pin;                /* CPU index it must run on, or -1 */
+
     /* --- accounting: written by its CPU --- */
     uint64_t nvcsw, nivcsw;
+    uint64_t nmigrations;   /* times it resumed on another CPU than before */
     uint64_t cpu_ns;        /* precise mode; tick mode uses ticks */
     uint64_t ticks;         /* accounting ticks charged to it */
     uint64_t wait_ns;
@@ -127,8 +146,11 @@ struct task {
 #if defined(SY_ASAN)
     void *asan_fake_stack;
 #endif
-#if defined(SY_VALGRIND)
-    unsigned vg_stack_id;
+#if defined(SY_TSAN)
+    void *tsan_fiber;
+#endif
+#if defined(SY_DEBUG)
+    int on_cpu;             /* the running guard: 1 from switch-in to finish */
 #endif
 };
 
@@ -149,26 +171,38 @@ struct runq {
 
 /*
  * struct cpu - a host thread that runs tasks: xv6's cpus[x], Linux's per-CPU
- * run queue.  Fields are touched only by the host thread itself (and its
- * signal handler), unless marked otherwise.  A task may resume on another
- * CPU after any switch: never keep a struct cpu pointer across one.
+ * run queue.  The first group of fields is touched only by the host thread
+ * itself (and its signal handlers); the second, on a cache line of its own,
+ * by other CPUs too, with atomics.  A task may resume on another CPU after
+ * any switch: never keep a struct cpu pointer across one.
  */
 struct cpu {
+    /* --- owner only --- */
     struct task *curr;        /* the running task (the idle task when idle) */
-    struct runq rq;
+    struct runq rq;           /* private: no lock (runq.h) */
     int *errno_ptr;           /* this host thread's errno */
     unsigned finish;          /* FINISH_* work for finish_task_switch */
     sy_spinlock *finish_lock; /* lock the leaving task holds across the switch */
     uint64_t switch_ns;       /* precise mode: when curr started running */
     uint64_t nswitch;
     int id;
+    bool is_idle;             /* mirrors `idling`, for the owner */
     void *tick_timer;         /* timer_t of the accounting tick */
     void *altstack;           /* alternate signal stack (overflow report) */
     size_t altstack_size;
     stack_t old_altstack;
+    pthread_t thread;
     unsigned nstack_cache;    /* pooled stacks private to this CPU */
     char *stack_cache[STACK_CACHE];
     struct task idle;         /* the host thread's own context, pid 0 */
+
+    /* --- shared with other CPUs (atomics only) --- */
+    _Alignas(64) unsigned events; /* EV_* posted to it (runq.h) */
+    int parked;               /* futex word: 1 while parked */
+    int idling;               /* 1 while it has nothing to run (claimable) */
+    struct task *inbox;       /* RUNNABLE tasks handed over by other CPUs */
+    struct cpu *steal_req;    /* an idle CPU that asked it for work */
+    unsigned long nr_queued;  /* its run queue's length, for thieves to read */
 };
 
 /* The CPU of the calling host thread, or NULL outside the runtime. */
@@ -214,6 +248,20 @@ struct runtime {
     /* accounting clock (tick mode): updated by each CPU's tick */
     uint64_t coarse_ns;
 
+    /* CPUs (atomics): how many have nothing to run, how many are parked
+     * with no timer to wake them (deadlock detection) */
+    int nidle;
+    int nparked;
+    uint64_t park_epoch;      /* bumped by each CPU leaving a counted park */
+    unsigned spread;          /* rotates the search for an idle CPU */
+
+    /* timers: a min-heap of sleeping tasks by deadline, under timer_lock */
+    sy_spinlock timer_lock;
+    struct task **theap;
+    uint32_t ntimers, captimers;
+    uint64_t timer_next;      /* earliest deadline, UINT64_MAX if none (atomic) */
+    struct cpu *timer_owner;  /* the idle CPU parked until timer_next (atomic) */
+
     struct waitq_bucket waitq[WAITQ_BUCKETS];
 };
 
@@ -251,11 +299,20 @@ __attribute__((noreturn)) HIDDEN void sy__task_exit(struct cpu *c, int status);
 
 /* sched.c */
 HIDDEN void sy__make_runnable(struct task *t);
+HIDDEN void sy__enqueue(struct task *t);
 HIDDEN void sy__schedule(struct cpu *c, struct task *prev);
-HIDDEN void sy__idle_loop(struct cpu *c);
-HIDDEN int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk);
+HIDDEN void sy__switch_from_idle(struct cpu *c, struct task *next);
+HIDDEN int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk, uint64_t deadline);
 HIDDEN int sy__wakeup(const void *chan, int max);
 HIDDEN bool sy__wake_task(struct task *t, int err);
+HIDDEN bool sy__wake_sleep(struct task *t, int pid, uint32_t seq, int err);
+HIDDEN void sy__deadlock(void);
+#if defined(SY_DEBUG)
+__attribute__((noreturn)) HIDDEN void sy__panic(const char *what, struct task *t);
+#endif
+
+/* cpu.c */
+HIDDEN void sy__idle_loop(struct cpu *c);
 __attribute__((noreturn)) void sy__task_start(struct task *last); /* switch.S */
 
 /* stack.c */
@@ -271,6 +328,14 @@ HIDDEN unsigned long sy__stacks_mapped(bool *guard_regions);
 
 /* cpu.c */
 HIDDEN uint64_t sy__now_ns(void);
+HIDDEN void sy__kick(struct cpu *c);
+HIDDEN void sy__stop_all(void);
+
+/* timer.c */
+HIDDEN int sy__timer_add(struct task *t, uint64_t deadline);
+HIDDEN void sy__timer_cancel(struct task *t);
+HIDDEN void sy__run_timers(void);
+HIDDEN void sy__timers_fini(void);
 
 /* stats.c */
 HIDDEN int sy__tick_start(struct cpu *c);

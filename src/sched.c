@@ -20,15 +20,23 @@
  * Switches are direct, task to task, one per yield: there is no scheduler
  * context in between as in xv6 (whose scheduler() runs on a per-CPU stack
  * and costs two switches per yield).  Each CPU has an idle task instead,
- * running on the host thread's own stack; a CPU switches to it only when
- * its run queue is empty.  The idle task of CPU 0 is the thread that called
- * sy_run, and its idle loop returns from sy_run when no task is left.
+ * running on the host thread's own stack (cpu.c); a CPU switches to it only
+ * when it has nothing else to run.
  *
  * Run queues are FIFO (round robin) and private to their CPU: only the
  * owning CPU pushes and pops, so yield takes no lock and no atomic
- * instruction.  This is why the lock that crosses a switch is not a
- * run-queue lock here, as it is in Linux and xv6: the leaving task instead
- * holds the lock that protects its own state transition -
+ * instruction.  Other CPUs hand a CPU tasks through its inbox and tell it
+ * through its `events` word, which every schedule point checks with one
+ * load (runq.h, runq.c: placement of woken tasks, load balancing).
+ *
+ * Rejected: one lock per run queue, taken by the leaving task and released
+ * by the arriving one, as in Linux and xv6.  It costs an atomic instruction
+ * on every yield (about 5 ns here, more than half of the whole yield) to
+ * protect against other CPUs, which only need to hand tasks over and ask
+ * for work: an inbox and a request flag do that without touching the
+ * owner's fast path.  So the lock that crosses a switch is not a run-queue
+ * lock here: the leaving task holds the lock that protects its own state
+ * transition -
  *
  *   sleep:  the bucket lock of its wait channel (a waker cannot see it on the
  *           queue, and so cannot make it RUNNABLE, before its context is
@@ -47,7 +55,11 @@
  * sy_wakeup_one wakes the task that slept first.
  *
  * errno belongs to the task: context_switch saves the host thread's errno
- * into the leaving task and finish restores the arriving task's.
+ * into the leaving task and finish restores the arriving task's, on the
+ * host thread it arrives on.
+ *
+ * After any switch a task may be on another CPU: nothing here keeps a
+ * struct cpu pointer across context_switch(); this_cpu() is read again.
  *
  * Accounting: by default, CPU time is sampled on a per-CPU tick (stats.c:
  * a timer on the host thread's CPU-time clock charges one tick to
@@ -56,38 +68,19 @@
  * SY_ACCT_PRECISE the switch reads CLOCK_MONOTONIC (about 30 ns here) and
  * charges exact intervals.
  */
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "runq.h"
 #include "san.h"
 
 __thread struct cpu *sy__cpu_tls __attribute__((tls_model("initial-exec")));
 
-/* -------------------------------------------------------------- run queue */
-
-static inline void runq_push(struct runq *q, struct task *t)
-{
-    t->rq_next = NULL;
-    if (q->tail)
-        q->tail->rq_next = t;
-    else
-        q->head = t;
-    q->tail = t;
-    q->len++;
-}
-
-static inline struct task *runq_pop(struct runq *q)
-{
-    struct task *t = q->head;
-    if (t) {
-        q->head = t->rq_next;
-        if (!q->head)
-            q->tail = NULL;
-        q->len--;
-    }
-    return t;
-}
+/* ------------------------------------------------------------ placement */
 
 /* The clock that stamps RUNNABLE periods. */
 static inline uint64_t acct_now(void)
@@ -97,15 +90,29 @@ static inline uint64_t acct_now(void)
     return __atomic_load_n(&rt.coarse_ns, __ATOMIC_RELAXED);
 }
 
-/* Put a RUNNABLE task on a run queue.  One CPU for now: the caller's.  The
- * caller owns the transition to RUNNABLE (see struct task). */
+/* Mark t RUNNABLE.  The caller owns the transition (see struct task) and
+ * then queues it with sy__enqueue, after dropping the locks it holds. */
+static inline void set_runnable(struct task *t)
+{
+    WRITE_ONCE(t->state, SY_RUNNABLE);
+    t->enq_ns = acct_now();
+}
+
+/* Put a RUNNABLE task that is on no queue on some CPU's (runq.c: where). */
+void sy__enqueue(struct task *t)
+{
+    struct cpu *self = this_cpu();
+    struct cpu *target = sy__choose_cpu(self, t);
+    if (target == self)
+        runq_push(&self->rq, t);
+    else
+        sy__inbox_push(target, t);
+}
+
 void sy__make_runnable(struct task *t)
 {
-    struct cpu *c = this_cpu();
-    t->state = SY_RUNNABLE;
-    t->enq_ns = acct_now();
-    t->cpu = c;
-    runq_push(&c->rq, t);
+    set_runnable(t);
+    sy__enqueue(t);
 }
 
 /* ---------------------------------------------------------------- switch */
@@ -139,6 +146,12 @@ static void finish_slow(struct cpu *c, struct task *last)
 static inline void finish_task_switch(struct cpu *c, struct task *self, struct task *last)
 {
     *c->errno_ptr = self->saved_errno;
+#if defined(SY_DEBUG)
+    /* last is off its stack and its context is saved: another CPU may run
+     * it from now on */
+    if (last->state != SY_ZOMBIE)
+        __atomic_store_n(&last->on_cpu, 0, __ATOMIC_RELEASE);
+#endif
     if (unlikely(c->finish))
         finish_slow(c, last);
 }
@@ -190,8 +203,17 @@ static void context_switch(struct cpu *c, struct task *prev, struct task *next)
         prev->enq_ns = now;
     else if (prev->state == SY_ZOMBIE)
         stack_handoff(prev, next);
-    next->state = SY_RUNNING;
-    next->cpu = c;
+    if (next->cpu != c) {
+        if (next->cpu)
+            WRITE_ONCE(next->nmigrations, next->nmigrations + 1);
+        WRITE_ONCE(next->cpu, c);
+    }
+#if defined(SY_DEBUG)
+    /* the running guard: no task runs on two CPUs at once */
+    if (__atomic_exchange_n(&next->on_cpu, 1, __ATOMIC_ACQ_REL))
+        sy__panic("task runs on two CPUs at once", next);
+#endif
+    WRITE_ONCE(next->state, SY_RUNNING);
     c->curr = next;
     c->nswitch++;
     prev->saved_errno = *c->errno_ptr;
@@ -212,7 +234,11 @@ void sy__task_start(struct task *last)
     struct task *self = c->curr;
     san_task_first(self, last);
     finish_task_switch(c, self, last);
-    sy__task_exit(this_cpu(), self->fn(self->arg));
+    /* Two statements on purpose: the body may switch and move us to another
+     * CPU, and C leaves the order of a call's arguments open (GCC for
+     * AArch64 read this_cpu() first when this was one expression). */
+    int status = self->fn(self->arg);
+    sy__task_exit(this_cpu(), status);
 }
 
 /* The idle task of this CPU, as a RUNNABLE-less stand-in for `next`. */
@@ -229,11 +255,19 @@ static inline struct task *idle_task(struct cpu *c)
  */
 void sy__schedule(struct cpu *c, struct task *prev)
 {
+    if (cpu_has_events(c)) /* prev may hold a bucket lock: no timers here */
+        sy__cpu_events(c, EV_LOCKFREE);
     struct task *next = runq_pop(&c->rq);
     if (!next)
         next = idle_task(c);
-    prev->nvcsw++;
+    WRITE_ONCE(prev->nvcsw, prev->nvcsw + 1);
     context_switch(c, prev, next);
+}
+
+/* The idle loop runs a task (cpu.c). */
+void sy__switch_from_idle(struct cpu *c, struct task *next)
+{
+    context_switch(c, &c->idle, next);
 }
 
 /* --------------------------------------------------------- public: yield */
@@ -246,12 +280,14 @@ int sy_yield(void)
     struct task *prev = c->curr;
     if (unlikely(__atomic_load_n(&prev->killed, __ATOMIC_RELAXED)))
         sy__task_exit(c, SY_EXIT_KILLED);
+    if (unlikely(cpu_has_events(c)))
+        sy__cpu_events(c, EV_ALL);
     struct task *next = runq_pop(&c->rq);
     if (!next)
         return 0; /* nothing else to run: keep the CPU */
-    prev->state = SY_RUNNABLE;
+    WRITE_ONCE(prev->state, SY_RUNNABLE);
     runq_push(&c->rq, prev);
-    prev->nvcsw++;
+    WRITE_ONCE(prev->nvcsw, prev->nvcsw + 1);
     context_switch(c, prev, next);
     return 0;
 }
@@ -308,11 +344,12 @@ static inline void lock_acquire(sy_spinlock *lk)
 }
 
 /*
- * sleep - xv6's sleep(chan, lk).  The caller holds lk (or passes NULL).
- * Returns 0 when woken by a wakeup, -EINTR when killed; lk is held again on
- * return either way.  `lk` may be rt.tree_lock (sy_wait sleeps that way).
+ * sleep - xv6's sleep(chan, lk), with an optional deadline (0: none).
+ * The caller holds lk (or passes NULL).  Returns 0 when woken by a wakeup,
+ * -ETIMEDOUT at the deadline, -EINTR when killed; lk is held again on
+ * return in every case.  `lk` may be rt.tree_lock (sy_wait sleeps that way).
  */
-int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk)
+int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk, uint64_t deadline)
 {
     struct task *p = c->curr;
     struct waitq_bucket *b = bucket_of(chan);
@@ -322,8 +359,9 @@ int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk)
      * on the queue, SLEEPING, before lk is dropped: whoever holds lk may
      * look at our state (sy__task_exit does, under tree_lock). */
     rt_lock(&b->lock);
+    p->sleep_seq++;
     p->wake_err = 0;
-    p->state = SY_SLEEPING;
+    WRITE_ONCE(p->state, SY_SLEEPING);
     waitq_append(b, p);
     __atomic_store_n(&p->chan, chan, __ATOMIC_RELAXED);
 
@@ -331,12 +369,17 @@ int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk)
      * our bucket lock: with a full fence on both sides, either it sees our
      * chan (and wakes us once it gets the bucket lock) or we see `killed`. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&p->killed, __ATOMIC_RELAXED)) {
+    int err = 0;
+    if (__atomic_load_n(&p->killed, __ATOMIC_RELAXED))
+        err = -EINTR;
+    else if (deadline && sy__timer_add(p, deadline) != 0)
+        err = -ENOMEM;
+    if (err) {
         waitq_remove(b, p);
         __atomic_store_n(&p->chan, NULL, __ATOMIC_RELAXED);
-        p->state = SY_RUNNING;
+        WRITE_ONCE(p->state, SY_RUNNING);
         rt_unlock(&b->lock);
-        return -EINTR; /* lk still held */
+        return err; /* lk still held */
     }
     lock_release(lk);
 
@@ -346,41 +389,84 @@ int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk)
     c->finish_lock = &b->lock;
     sy__schedule(c, p);
 
-    /* Woken: the waker took us off the queue and made us RUNNABLE. */
-    int err = p->wake_err;
+    /* Woken: the waker took us off the queue and made us RUNNABLE.  We may
+     * be on another CPU now: c is stale. */
+    err = p->wake_err;
+    if (deadline && err != -ETIMEDOUT)
+        sy__timer_cancel(p);
     lock_acquire(lk);
     return err;
 }
 
 /* Take t off its wait queue and make it RUNNABLE with `err` as the result of
- * its sleep.  Bucket lock of t->chan held. */
+ * its sleep; the caller queues it (sy__enqueue) once it has dropped the
+ * bucket lock.  Bucket lock of t->chan held. */
 static void wake_locked(struct waitq_bucket *b, struct task *t, int err)
 {
     waitq_remove(b, t);
     __atomic_store_n(&t->chan, NULL, __ATOMIC_RELAXED);
     t->wake_err = err;
-    sy__make_runnable(t);
+    set_runnable(t);
+}
+
+/* Queue a chain of woken tasks (linked through rq_next: they are on no run
+ * queue, and nobody else may queue them). */
+static void enqueue_chain(struct task *t)
+{
+    while (t) {
+        struct task *next = t->rq_next;
+        sy__enqueue(t);
+        t = next;
+    }
 }
 
 /* Wake up to `max` tasks asleep on chan (max < 0: all); returns how many. */
 int sy__wakeup(const void *chan, int max)
 {
     struct waitq_bucket *b = bucket_of(chan);
+    struct task *woken = NULL, **tail = &woken;
     int n = 0;
     rt_lock(&b->lock);
     for (struct task *t = b->head, *next; t && n != max; t = next) {
         next = t->wq_next;
         if (t->chan == chan) {
             wake_locked(b, t, 0);
+            t->rq_next = NULL;
+            *tail = t;
+            tail = &t->rq_next;
             n++;
         }
     }
     rt_unlock(&b->lock);
+    enqueue_chain(woken);
     return n;
 }
 
+/* Wake t from the sleep numbered `seq` if it is still in it, and if t is
+ * still the task `pid` (a timer that fired late, or sy_kill).  The struct
+ * itself stays valid: task chunks live as long as the runtime. */
+bool sy__wake_sleep(struct task *t, int pid, uint32_t seq, int err)
+{
+    const void *chan = __atomic_load_n(&t->chan, __ATOMIC_RELAXED);
+    if (!chan)
+        return false;
+    struct waitq_bucket *b = bucket_of(chan);
+    bool woke = false;
+    rt_lock(&b->lock);
+    if (READ_ONCE(t->state) == SY_SLEEPING && t->chan == chan && t->pid == pid &&
+        t->sleep_seq == seq) {
+        wake_locked(b, t, err);
+        woke = true;
+    }
+    rt_unlock(&b->lock);
+    if (woke)
+        sy__enqueue(t);
+    return woke;
+}
+
 /* Wake t if it is asleep (sy_kill, after setting t->killed and a full
- * fence: see sy__sleep); returns whether it was. */
+ * fence: see sy__sleep); returns whether it was.  tree_lock held, so t is
+ * not freed under us. */
 bool sy__wake_task(struct task *t, int err)
 {
     const void *chan = __atomic_load_n(&t->chan, __ATOMIC_RELAXED);
@@ -389,11 +475,13 @@ bool sy__wake_task(struct task *t, int err)
     struct waitq_bucket *b = bucket_of(chan);
     bool woke = false;
     rt_lock(&b->lock);
-    if (t->state == SY_SLEEPING && t->chan == chan) {
+    if (READ_ONCE(t->state) == SY_SLEEPING && t->chan == chan) {
         wake_locked(b, t, err);
         woke = true;
     }
     rt_unlock(&b->lock);
+    if (woke)
+        sy__enqueue(t);
     return woke;
 }
 
@@ -404,7 +492,7 @@ int sy_sleep(const void *chan, sy_spinlock *lk)
         return -EPERM;
     if (!chan)
         return -EINVAL;
-    return sy__sleep(c, chan, lk);
+    return sy__sleep(c, chan, lk, 0);
 }
 
 int sy_wakeup(const void *chan)
@@ -425,6 +513,18 @@ int sy_wakeup_one(const void *chan)
     return sy__wakeup(chan, 1);
 }
 
+/* Wait until lk looks free: spin a little, then yield the host CPU each
+ * round, in case the holder's host thread is preempted on our core. */
+void sy__spin_wait(sy_spinlock *lk)
+{
+    for (unsigned n = 0; __atomic_load_n(&lk->locked, __ATOMIC_RELAXED); n++) {
+        if (n < 128)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+}
+
 void sy_spin_lock(sy_spinlock *lk)
 {
     spin_lock(lk);
@@ -435,12 +535,12 @@ void sy_spin_unlock(sy_spinlock *lk)
     spin_unlock(lk);
 }
 
-/* -------------------------------------------------------------- the idle */
+/* ------------------------------------------------------------- deadlock */
 
-/* Nothing can run and nothing can wake anyone: every live task is asleep on
- * one CPU with no other source of wakeups.  Report, then kill everybody so
- * that sy_run can return (-EDEADLK). */
-static void deadlock(void)
+/* Every CPU is parked with nothing to wake it, and tasks are alive: they all
+ * sleep and nothing can wake one (cpu.c: park).  Report, then kill everybody
+ * so that sy_run can return (-EDEADLK).  Runs on an idle task. */
+void sy__deadlock(void)
 {
     static const char msg[] =
         "switchyard: deadlock: every task is asleep and nothing can wake one; "
@@ -448,28 +548,28 @@ static void deadlock(void)
     ssize_t r = write(2, msg, sizeof msg - 1);
     (void)r;
     sy_ps_print(2);
+    dprintf(2, "  (found by cpu %d; %d CPUs parked, %d idle)\n", this_cpu()->id,
+            READ_ONCE(rt.nparked), READ_ONCE(rt.nidle));
+    for (int i = 0; i < rt.ncpu; i++) {
+        struct cpu *c = &rt.cpus[i];
+        dprintf(2, "  cpu %d: %s%s queue %lu, inbox %s, events %#x\n", i,
+                READ_ONCE(c->idling) ? "idle" : "busy", READ_ONCE(c->parked) ? " parked," : ",",
+                READ_ONCE(c->rq.len), READ_ONCE(c->inbox) ? "non-empty" : "empty",
+                READ_ONCE(c->events));
+    }
     rt_lock(&rt.tree_lock);
     rt.deadlocked = true;
     rt_unlock(&rt.tree_lock);
     sy__kill_all();
 }
 
-/*
- * The idle task: runs on the host thread's own stack whenever this CPU's run
- * queue is empty.  On CPU 0 it returns once no task is left.
- */
-void sy__idle_loop(struct cpu *c)
+#if defined(SY_DEBUG)
+void sy__panic(const char *what, struct task *t)
 {
-    struct task *idle = &c->idle;
-    for (;;) {
-        struct task *next = runq_pop(&c->rq);
-        if (next) {
-            context_switch(c, idle, next);
-            c = this_cpu();
-            continue;
-        }
-        if (__atomic_load_n(&rt.nlive, __ATOMIC_ACQUIRE) == 0)
-            return;
-        deadlock();
-    }
+    char buf[160];
+    int n = snprintf(buf, sizeof buf, "switchyard: BUG: %s (pid %d, %s)\n", what, t->pid, t->name);
+    ssize_t r = write(2, buf, (size_t)n);
+    (void)r;
+    abort();
 }
+#endif

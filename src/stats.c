@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "runq.h"
 
 #define TICK_SIGNAL SIGURG /* ignored by default, as Go's preemption signal */
 
@@ -36,8 +37,11 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
         unsigned n = 1;
         if (si->si_code == SI_TIMER && si->si_overrun > 0)
             n += (unsigned)si->si_overrun;
-        c->curr->ticks += n;
-        __atomic_store_n(&rt.coarse_ns, sy__now_ns(), __ATOMIC_RELAXED);
+        WRITE_ONCE(c->curr->ticks, c->curr->ticks + n);
+        uint64_t now = sy__now_ns();
+        __atomic_store_n(&rt.coarse_ns, now, __ATOMIC_RELAXED);
+        if (__atomic_load_n(&rt.timer_next, __ATOMIC_RELAXED) <= now)
+            sy__post(c, EV_TIMER); /* run them at the next schedule point */
     }
     errno = saved;
 }
@@ -107,13 +111,16 @@ static void info_of(const struct task *t, sy_task_info *i)
 {
     i->pid = t->pid;
     i->ppid = t->parent ? t->parent->pid : 0;
-    i->state = __atomic_load_n(&t->state, __ATOMIC_RELAXED);
-    i->cpu = t->cpu ? t->cpu->id : 0;
+    i->state = READ_ONCE(t->state);
+    struct cpu *c = READ_ONCE(t->cpu);
+    i->cpu = c ? c->id : 0;
+    i->nmigrations = READ_ONCE(t->nmigrations);
     memcpy(i->name, t->name, SY_NAME_MAX);
-    i->nvcsw = t->nvcsw;
-    i->nivcsw = t->nivcsw;
-    i->cpu_ns = (rt.flags & SY_ACCT_PRECISE) ? t->cpu_ns : t->ticks * rt.tick_ns;
-    i->wait_ns = t->wait_ns;
+    i->nvcsw = READ_ONCE(t->nvcsw);
+    i->nivcsw = READ_ONCE(t->nivcsw);
+    i->cpu_ns = (rt.flags & SY_ACCT_PRECISE) ? READ_ONCE(t->cpu_ns)
+                                             : READ_ONCE(t->ticks) * rt.tick_ns;
+    i->wait_ns = READ_ONCE(t->wait_ns);
     i->stack_size = t->stack_size;
 }
 
@@ -158,11 +165,12 @@ int sy_ps_print(int fd)
     n = sy_ps(v, cap);
     if (n > cap)
         n = cap;
-    dprintf(fd, "%7s %7s %-9s %3s %8s %8s %10s %10s  %s\n", "PID", "PPID", "STATE", "CPU",
-            "NVCSW", "NIVCSW", "CPU(us)", "WAIT(us)", "NAME");
+    dprintf(fd, "%7s %7s %-9s %3s %6s %8s %8s %10s %10s  %s\n", "PID", "PPID", "STATE", "CPU",
+            "MIGR", "NVCSW", "NIVCSW", "CPU(us)", "WAIT(us)", "NAME");
     for (int i = 0; i < n; i++)
-        dprintf(fd, "%7d %7d %-9s %3d %8llu %8llu %10llu %10llu  %s\n", v[i].pid, v[i].ppid,
-                sy_state_name(v[i].state), v[i].cpu, (unsigned long long)v[i].nvcsw,
+        dprintf(fd, "%7d %7d %-9s %3d %6llu %8llu %8llu %10llu %10llu  %s\n", v[i].pid,
+                v[i].ppid, sy_state_name(v[i].state), v[i].cpu,
+                (unsigned long long)v[i].nmigrations, (unsigned long long)v[i].nvcsw,
                 (unsigned long long)v[i].nivcsw, (unsigned long long)(v[i].cpu_ns / 1000),
                 (unsigned long long)(v[i].wait_ns / 1000), v[i].name);
     unsigned long ung = sy__stacks_unguarded();

@@ -152,6 +152,10 @@ static bool attr_ok(const sy_attr *attr)
         return true;
     if (attr->stack_size && (attr->stack_size < SY_STACK_MIN || attr->stack_size > SY_STACK_MAX))
         return false;
+    if (attr->flags & ~SY_ATTR_PIN)
+        return false;
+    if ((attr->flags & SY_ATTR_PIN) && (attr->cpu < 0 || attr->cpu >= rt.ncpu))
+        return false;
     return true;
 }
 
@@ -179,7 +183,7 @@ int sy__spawn(struct task *parent, sy_fn fn, void *arg, const sy_attr *attr, int
         sy__stack_free(lo, size);
         return err;
     }
-    t->state = SY_EMBRYO;
+    WRITE_ONCE(t->state, SY_EMBRYO);
     int pid = make_pid(t->gen, t->slot);
     t->pid = pid;
     t->fn = fn;
@@ -189,9 +193,11 @@ int sy__spawn(struct task *parent, sy_fn fn, void *arg, const sy_attr *attr, int
     const char *name = attr && attr->name ? attr->name : "task";
     strncpy(t->name, name, SY_NAME_MAX - 1);
     t->name[SY_NAME_MAX - 1] = '\0';
+    t->pin = attr && (attr->flags & SY_ATTR_PIN) ? attr->cpu : -1;
+    t->tm_index = -1;
     if (parent)
         child_link(parent, t);
-    rt.nlive++;
+    __atomic_store_n(&rt.nlive, rt.nlive + 1, __ATOMIC_RELAXED);
 
     /* The child inherits the FP control state (rounding, exception masks),
      * as a forked process does.  Its stack is not written until it runs. */
@@ -265,7 +271,9 @@ void sy__task_exit(struct cpu *c, int status)
     if (reparent(p))
         sy__wakeup(rt.init, -1);
     p->exit_status = status;
-    rt.nlive--;
+    __atomic_store_n(&rt.nlive, rt.nlive - 1, __ATOMIC_RELEASE);
+    if (rt.nlive == 0)
+        sy__stop_all(); /* the last task: every CPU may leave its idle loop */
     if (p == rt.init) {
         rt.init_status = status;
         rt.init = NULL;
@@ -273,12 +281,12 @@ void sy__task_exit(struct cpu *c, int status)
     struct task *parent = p->parent;
     if (parent)
         child_unlink(p); /* from the parent's live list ... */
-    p->state = SY_ZOMBIE;
+    WRITE_ONCE(p->state, SY_ZOMBIE);
     if (parent) {
         child_link(parent, p); /* ... to its zombies */
         /* Only a parent asleep in sy_wait needs a wakeup: it sleeps on
          * itself, and sy__sleep publishes that before it drops tree_lock. */
-        if (parent->state == SY_SLEEPING && parent->chan == parent)
+        if (READ_ONCE(parent->state) == SY_SLEEPING && READ_ONCE(parent->chan) == parent)
             sy__wakeup(parent, -1);
     }
 
@@ -350,8 +358,8 @@ int sy_wait(int pid, int *status, int flags)
         }
         /* xv6: sleep(p, &wait_lock).  An exiting child wakes channel `self`
          * under tree_lock, so its wakeup cannot be lost. */
-        c = this_cpu();
-        if (sy__sleep(c, self, &rt.tree_lock) == -EINTR) {
+        c = this_cpu(); /* we may have moved since the last sleep */
+        if (sy__sleep(c, self, &rt.tree_lock, 0) == -EINTR) {
             rt_unlock(&rt.tree_lock);
             return -EINTR;
         }
@@ -374,7 +382,7 @@ int sy_kill(int pid)
         return -EPERM;
     rt_lock(&rt.tree_lock);
     struct task *t = sy__task_lookup(pid);
-    if (!t || t->state == SY_ZOMBIE || t->state == SY_EMBRYO) {
+    if (!t || READ_ONCE(t->state) == SY_ZOMBIE) {
         rt_unlock(&rt.tree_lock);
         return -ESRCH;
     }
@@ -390,7 +398,8 @@ void sy__kill_all(void)
     rt_lock(&rt.tree_lock);
     for (uint32_t s = 0; s < rt.nslots; s++) {
         struct task *t = slot_task(s);
-        if (t != c->curr && t->state != SY_UNUSED && t->state != SY_ZOMBIE)
+        int st = READ_ONCE(t->state);
+        if (t != c->curr && st != SY_UNUSED && st != SY_ZOMBIE)
             kill_task(t);
     }
     rt_unlock(&rt.tree_lock);

@@ -69,7 +69,7 @@ static void test_tick_mode(void)
 
 static void test_precise_mode(void)
 {
-    sy_config c = {.flags = SY_ACCT_PRECISE};
+    sy_config c = {.ncpu = 1, .flags = SY_ACCT_PRECISE};
     CHECK_EQ(sy_run(&c, init_acct, NULL), 0);
 }
 

@@ -164,7 +164,7 @@ static int init_limit(void *arg)
 
 static void test_task_limit(void)
 {
-    sy_config c = {.max_tasks = 100};
+    sy_config c = {.ncpu = 1, .max_tasks = 100};
     CHECK_EQ(sy_run(&c, init_limit, NULL), 0);
 }
 

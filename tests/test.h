@@ -31,23 +31,43 @@
         }                                                                                \
     } while (0)
 
-/* Run one case: print its name, run it. */
-#define RUN(fn)                                        \
-    do {                                               \
-        fprintf(stderr, "  %-40s", #fn);               \
-        fn();                                          \
-        fprintf(stderr, " ok\n");                      \
+/* Run one case: print its name, run it.  SY_TEST_ONLY=name runs only the
+ * cases whose name contains `name`. */
+#define RUN(fn)                                                        \
+    do {                                                               \
+        const char *only_ = getenv("SY_TEST_ONLY");                    \
+        if (!only_ || strstr(#fn, only_)) {                            \
+            fprintf(stderr, "  %-40s", #fn);                           \
+            fn();                                                      \
+            fprintf(stderr, " ok\n");                                  \
+        }                                                              \
     } while (0)
 
-/* Boot a runtime for one case and check init's status. */
-static inline void run_init(sy_fn init, void *arg, int want)
+/* Boot a runtime with `ncpu` CPUs for one case and check init's status. */
+static inline void run_init_cpus(sy_fn init, void *arg, int want, int ncpu)
 {
-    int st = sy_run(NULL, init, arg);
+    sy_config c = {.ncpu = ncpu};
+    int st = sy_run(&c, init, arg);
     if (st != want) {
-        fprintf(stderr, "sy_run returned %d (%s), want %d\n", st,
+        fprintf(stderr, "sy_run (%d CPUs) returned %d (%s), want %d\n", ncpu, st,
                 st < 0 ? sy_strerror(st) : "status", want);
         exit(1);
     }
+}
+
+/* One CPU: cases that rely on its deterministic round-robin order. */
+static inline void run_init(sy_fn init, void *arg, int want)
+{
+    run_init_cpus(init, arg, want, 1);
+}
+
+/* CPUs for the multi-CPU cases: SY_TEST_CPUS, or 4 (more than this machine
+ * has cores is fine: CPUs are threads, and oversubscription finds races). */
+static inline int test_cpus(void)
+{
+    const char *s = getenv("SY_TEST_CPUS");
+    int n = s ? atoi(s) : 4;
+    return n > 0 ? n : 4;
 }
 
 #endif

@@ -1,0 +1,186 @@
+/*
+ * runq.c - moving RUNNABLE tasks between CPUs: inboxes, where a woken or
+ * spawned task goes, and load balancing.
+ *
+ * Where a task goes (sy__choose_cpu), in order:
+ *   1. a pinned task: its CPU;
+ *   2. its last CPU, if that CPU is idle: its cache is warm and nobody
+ *      waits there;
+ *   3. another idle CPU, if there is one: it runs the task at once (a new
+ *      task has no last CPU, so spawn spreads work over the idle CPUs);
+ *   4. otherwise the waker's own CPU: every CPU is busy, and the task runs
+ *      when the waker gives up its CPU, next to the data it just handed
+ *      over.  Balancing fixes what this leaves uneven.
+ * An idle CPU is claimed by the waker that picks it (its `idling` flag is
+ * taken with a compare-and-swap), so two wakers do not pile onto one idle
+ * CPU while others stay parked, and each wakeup kicks at most one CPU: no
+ * thundering herd.
+ *
+ * Balancing is work *requesting*, not stealing (Acar, Charguéraud and
+ * Rainey, "Scheduling parallel programs by work stealing with private
+ * deques", PPoPP 2013): run queues stay private, so yield takes no lock and
+ * no atomic instruction.  An idle CPU that finds nothing asks the CPU with
+ * the longest queue for work (victim->steal_req, EV_STEAL); the victim
+ * answers at its next schedule point by handing half of its queue (pinned
+ * tasks excepted) to the thief's inbox.  A request stays until it is
+ * answered; meanwhile other thieves ask other CPUs.
+ */
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "runq.h"
+
+/* Post events to CPU c; kick it if it is parked.  The seq_cst pair (our
+ * fetch_or, then load of `parked`; its store of `parked`, then load of
+ * `events`) means either it sees the event or we see it parked. */
+void sy__post(struct cpu *c, unsigned ev)
+{
+    __atomic_fetch_or(&c->events, ev, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&c->parked, __ATOMIC_SEQ_CST))
+        sy__kick(c);
+}
+
+/* Hand a RUNNABLE task to another CPU. */
+void sy__inbox_push(struct cpu *target, struct task *t)
+{
+    struct task *head = __atomic_load_n(&target->inbox, __ATOMIC_RELAXED);
+    do
+        t->rq_next = head;
+    while (!__atomic_compare_exchange_n(&target->inbox, &head, t, true, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED));
+    sy__post(target, EV_INBOX);
+}
+
+/* Move the inbox, in the order it was filled, to the end of the run queue. */
+static void inbox_drain(struct cpu *c)
+{
+    struct task *t = __atomic_exchange_n(&c->inbox, NULL, __ATOMIC_ACQUIRE), *fifo = NULL;
+    while (t) { /* the inbox is LIFO: reverse it */
+        struct task *next = t->rq_next;
+        t->rq_next = fifo;
+        fifo = t;
+        t = next;
+    }
+    while (fifo) {
+        struct task *next = fifo->rq_next;
+        runq_push(&c->rq, fifo);
+        fifo = next;
+    }
+}
+
+/* Answer a request for work: half of our queue, pinned tasks excepted, to the
+ * thief's inbox. */
+static void donate(struct cpu *c)
+{
+    struct cpu *thief = __atomic_exchange_n(&c->steal_req, NULL, __ATOMIC_ACQ_REL);
+    if (!thief)
+        return; /* withdrawn */
+    unsigned long n = (c->rq.len + 1) / 2, kept = 0, given = 0;
+    struct runq keep = {0};
+    while (given < n && c->rq.len) {
+        struct task *t = runq_pop(&c->rq);
+        if (t->pin >= 0) {
+            runq_push(&keep, t);
+            kept++;
+            continue;
+        }
+        sy__inbox_push(thief, t);
+        given++;
+    }
+    /* the pinned ones go back to the front, in order */
+    if (keep.head) {
+        keep.tail->rq_next = c->rq.head;
+        if (!c->rq.head)
+            c->rq.tail = keep.tail;
+        c->rq.head = keep.head;
+        __atomic_store_n(&c->rq.len, c->rq.len + kept, __ATOMIC_RELAXED);
+    }
+    if (!given)
+        sy__post(thief, EV_INBOX); /* nothing for it: let it look elsewhere */
+}
+
+/* Handle what other CPUs (or our tick) posted, of the kinds in `mask`.
+ * EV_TIMER takes bucket locks: a caller that may hold one (a task on its way
+ * to sleep) leaves it out, and the timers run at the next schedule point. */
+void sy__cpu_events(struct cpu *c, unsigned mask)
+{
+    unsigned ev = __atomic_fetch_and(&c->events, ~mask, __ATOMIC_ACQ_REL) & mask;
+    if (ev & EV_INBOX)
+        inbox_drain(c);
+    if (ev & EV_TIMER)
+        sy__run_timers();
+    if (ev & EV_STEAL)
+        donate(c);
+}
+
+/* Claim an idle CPU other than `self`, or return NULL. */
+static struct cpu *claim_idle(struct cpu *self)
+{
+    int n = rt.ncpu;
+    unsigned start = __atomic_fetch_add(&rt.spread, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < n; i++) {
+        struct cpu *c = &rt.cpus[(start + (unsigned)i) % (unsigned)n];
+        int one = 1;
+        if (c != self && __atomic_load_n(&c->idling, __ATOMIC_RELAXED) &&
+            __atomic_compare_exchange_n(&c->idling, &one, 0, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED)) {
+            __atomic_fetch_sub(&rt.nidle, 1, __ATOMIC_RELAXED);
+            return c;
+        }
+    }
+    return NULL;
+}
+
+struct cpu *sy__choose_cpu(struct cpu *self, struct task *t)
+{
+    if (t->pin >= 0)
+        return &rt.cpus[t->pin];
+    if (rt.ncpu == 1)
+        return self;
+    struct cpu *last = t->cpu;
+    if (last == self)
+        return self;
+    int one = 1;
+    if (last && __atomic_load_n(&last->idling, __ATOMIC_RELAXED) &&
+        __atomic_compare_exchange_n(&last->idling, &one, 0, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_RELAXED)) {
+        __atomic_fetch_sub(&rt.nidle, 1, __ATOMIC_RELAXED);
+        return last;
+    }
+    if (__atomic_load_n(&rt.nidle, __ATOMIC_RELAXED) > (self->is_idle ? 1 : 0)) {
+        struct cpu *c = claim_idle(self);
+        if (c)
+            return c;
+    }
+    return self;
+}
+
+/* An idle CPU with nothing to run asks the CPU with the longest queue for
+ * work.  STEAL_NONE: no CPU has tasks waiting; STEAL_ASKED: a request is
+ * out, and its answer will kick us; STEAL_BUSY: tasks wait somewhere but the
+ * CPU that has them is being asked by another thief already: try again soon
+ * (cpu.c parks with a short timeout then). */
+int sy__steal(struct cpu *c)
+{
+    if (rt.ncpu == 1)
+        return STEAL_NONE;
+    struct cpu *best = NULL;
+    unsigned long best_len = 0;
+    for (int i = 0; i < rt.ncpu; i++) {
+        struct cpu *v = &rt.cpus[i];
+        unsigned long len = __atomic_load_n(&v->rq.len, __ATOMIC_RELAXED);
+        if (v != c && len > best_len) {
+            best = v;
+            best_len = len;
+        }
+    }
+    if (!best)
+        return STEAL_NONE;
+    struct cpu *none = NULL;
+    if (!__atomic_compare_exchange_n(&best->steal_req, &none, c, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return none == c ? STEAL_ASKED : STEAL_BUSY; /* ours, or another thief's */
+    sy__post(best, EV_STEAL);
+    return STEAL_ASKED;
+}

@@ -1,0 +1,63 @@
+/*
+ * runq.h - run queues and inboxes (the hot, inline part; runq.c has the rest).
+ *
+ * A CPU's run queue is a FIFO private to that CPU: only its own host thread
+ * pushes and pops, with plain loads and stores.  Other CPUs hand it tasks
+ * through its inbox, a lock-free LIFO list (push: compare-and-swap; the
+ * owner takes the whole list with one exchange and appends it to its run
+ * queue in the order it was pushed), and tell it so through `events`.
+ */
+#ifndef SY_RUNQ_H
+#define SY_RUNQ_H
+
+#include "internal.h"
+
+/* len is also read, racily, by idle CPUs looking for work: it is written
+ * with relaxed atomic stores (plain stores on x86-64 and AArch64). */
+static inline void runq_push(struct runq *q, struct task *t)
+{
+    t->rq_next = NULL;
+    if (q->tail)
+        q->tail->rq_next = t;
+    else
+        q->head = t;
+    q->tail = t;
+    __atomic_store_n(&q->len, q->len + 1, __ATOMIC_RELAXED);
+}
+
+static inline struct task *runq_pop(struct runq *q)
+{
+    struct task *t = q->head;
+    if (t) {
+        q->head = t->rq_next;
+        if (!q->head)
+            q->tail = NULL;
+        __atomic_store_n(&q->len, q->len - 1, __ATOMIC_RELAXED);
+    }
+    return t;
+}
+
+/* Events another CPU (or this CPU's signal handler) posts to a CPU; the CPU
+ * handles them at its next schedule point (yield, sleep, exit, idle). */
+#define EV_INBOX 0x1u /* tasks in the inbox */
+#define EV_STEAL 0x2u /* an idle CPU asks for work (cpu->steal_req) */
+#define EV_TIMER 0x4u /* a timer is due */
+#define EV_STOP 0x8u  /* no task is left: leave the idle loop */
+
+/* runq.c */
+HIDDEN void sy__cpu_events(struct cpu *c, unsigned mask);
+#define EV_LOCKFREE (EV_INBOX | EV_STEAL) /* safe with a runtime lock held */
+#define EV_ALL (EV_INBOX | EV_STEAL | EV_TIMER)
+HIDDEN void sy__post(struct cpu *c, unsigned ev);
+HIDDEN void sy__inbox_push(struct cpu *target, struct task *t);
+HIDDEN struct cpu *sy__choose_cpu(struct cpu *self, struct task *t);
+enum { STEAL_NONE, STEAL_ASKED, STEAL_BUSY };
+HIDDEN int sy__steal(struct cpu *c);
+
+/* Pending events?  One load on every schedule point. */
+static inline bool cpu_has_events(struct cpu *c)
+{
+    return __atomic_load_n(&c->events, __ATOMIC_RELAXED) != 0;
+}
+
+#endif
