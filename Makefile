@@ -8,6 +8,7 @@
 #
 # Variants, each in a build folder of its own:
 #   make test SAN=asan    ASan + UBSan (the switch tells ASan about each stack)
+#   make test SAN=tsan    ThreadSanitizer (each task a TSan fiber) + running guard
 #   make test VALGRIND=1  under valgrind memcheck (stacks registered with it)
 #   make test ARCH=aarch64   cross-built with aarch64-linux-gnu-gcc, run in qemu-user
 #   make test CC=clang    another compiler
@@ -36,11 +37,15 @@ LDLIBS   := -lrt
 
 ifeq ($(SAN),asan)
   B        ?= build-asan
-  BASE     += -DSY_ASAN -fsanitize=address,undefined -fno-omit-frame-pointer \
+  BASE     += -DSY_ASAN -DSY_DEBUG -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined
   LDFLAGS  += -fsanitize=address,undefined
+else ifeq ($(SAN),tsan)
+  B        ?= build-tsan
+  BASE     += -DSY_TSAN -DSY_DEBUG -fsanitize=thread -fno-omit-frame-pointer
+  LDFLAGS  += -fsanitize=thread
 else ifneq ($(SAN),)
-  $(error SAN=$(SAN): known values are asan)
+  $(error SAN=$(SAN): known values are asan, tsan)
 endif
 ifneq ($(VALGRIND),)
   B        ?= build-valgrind

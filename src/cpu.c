@@ -38,6 +38,7 @@
 
 #include "internal.h"
 #include "runq.h"
+#include "san.h"
 
 #define IDLE_SPIN_NS 50000    /* spin this long before parking */
 #define STEAL_RETRY_NS 200000 /* ask again this soon when work waits elsewhere */
@@ -259,8 +260,8 @@ static void pin_thread(struct cpu *c)
 static int cpu_enter(struct cpu *c)
 {
     c->errno_ptr = &errno;
-    c->thread = pthread_self();
     sy__cpu_tls = c;
+    san_cpu_enter(c);
     pin_thread(c);
     int err = sy__overflow_handler_install(c);
     if (!err && (err = sy__tick_start(c)) != 0)

@@ -115,6 +115,7 @@ struct task {
     uint64_t tm_deadline;   /* CLOCK_MONOTONIC ns */
     int32_t tm_index;       /* place in the timer heap, -1 when not in it */
     uint32_t tm_seq;        /* sleep_seq of the sleep it will end */
+    int tm_firing;          /* popped and being fired (atomic) */
 
     /* --- family: protected by rt.tree_lock --- */
     int pid;
@@ -305,7 +306,7 @@ HIDDEN void sy__switch_from_idle(struct cpu *c, struct task *next);
 HIDDEN int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk, uint64_t deadline);
 HIDDEN int sy__wakeup(const void *chan, int max);
 HIDDEN bool sy__wake_task(struct task *t, int err);
-HIDDEN bool sy__wake_sleep(struct task *t, int pid, uint32_t seq, int err);
+HIDDEN bool sy__wake_sleep(struct task *t, uint32_t seq, int err);
 HIDDEN void sy__deadlock(void);
 #if defined(SY_DEBUG)
 __attribute__((noreturn)) HIDDEN void sy__panic(const char *what, struct task *t);

@@ -8,6 +8,9 @@
  *   san_switch_begin(prev, next, dying)  before the switch, on prev's stack
  *   san_switch_end(self, last)           after it, on the stack of `self`
  *   san_task_first(self, last)           a new task's first instructions
+ *   san_task_new(t) / san_task_dead(t)   a task is spawned / has left its
+ *                                        stack for good (TSan fibers)
+ *   san_cpu_enter(c)                     a host thread becomes a CPU
  *   san_stack_register / unregister      a stack is created / destroyed
  *   san_stack_release(lo, size)          a dead task's stack goes back to the
  *                                        pool: its frames never returned, so
@@ -75,6 +78,47 @@ static inline void san_switch_end(struct task *self, struct task *last)
 static inline void san_task_first(struct task *self, struct task *last)
 {
     (void)self, (void)last;
+}
+#endif
+
+#if defined(SY_TSAN)
+#include <sanitizer/tsan_interface.h>
+/* Each task is a TSan fiber; the idle task is the host thread's own.  The
+ * switch synchronises the leaving fiber with the arriving one (flags 0), as
+ * the runtime's own locks and queues do. */
+static inline void san_task_new(struct task *t)
+{
+    t->tsan_fiber = __tsan_create_fiber(0);
+}
+static inline void san_task_dead(struct task *t)
+{
+    __tsan_destroy_fiber(t->tsan_fiber);
+    t->tsan_fiber = NULL;
+}
+static inline void san_cpu_enter(struct cpu *c)
+{
+    c->idle.tsan_fiber = __tsan_get_current_fiber();
+}
+static inline void san_tsan_switch(struct task *next)
+{
+    __tsan_switch_to_fiber(next->tsan_fiber, 0);
+}
+#else
+static inline void san_task_new(struct task *t)
+{
+    (void)t;
+}
+static inline void san_task_dead(struct task *t)
+{
+    (void)t;
+}
+static inline void san_cpu_enter(struct cpu *c)
+{
+    (void)c;
+}
+static inline void san_tsan_switch(struct task *next)
+{
+    (void)next;
 }
 #endif
 

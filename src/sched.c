@@ -131,6 +131,7 @@ static void finish_slow(struct cpu *c, struct task *last)
         /* last exited: its stack is ours to release (it is off it now).
          * tree_lock is still held (FINISH_UNLOCK), so its parent cannot
          * reap it before this is done. */
+        san_task_dead(last);
         sy__stack_free(last->stack_lo, last->stack_size);
         last->stack_lo = NULL;
         if (!last->parent) /* nobody will wait for it */
@@ -149,7 +150,7 @@ static inline void finish_task_switch(struct cpu *c, struct task *self, struct t
 #if defined(SY_DEBUG)
     /* last is off its stack and its context is saved: another CPU may run
      * it from now on */
-    if (last->state != SY_ZOMBIE)
+    if (READ_ONCE(last->state) != SY_ZOMBIE)
         __atomic_store_n(&last->on_cpu, 0, __ATOMIC_RELEASE);
 #endif
     if (unlikely(c->finish))
@@ -199,9 +200,9 @@ static void context_switch(struct cpu *c, struct task *prev, struct task *next)
         now = __atomic_load_n(&rt.coarse_ns, __ATOMIC_RELAXED);
     }
     next->wait_ns += now - next->enq_ns;
-    if (prev->state == SY_RUNNABLE) /* yield: it waits from now on */
+    if (READ_ONCE(prev->state) == SY_RUNNABLE) /* yield: it waits from now on */
         prev->enq_ns = now;
-    else if (prev->state == SY_ZOMBIE)
+    else if (READ_ONCE(prev->state) == SY_ZOMBIE)
         stack_handoff(prev, next);
     if (next->cpu != c) {
         if (next->cpu)
@@ -217,7 +218,8 @@ static void context_switch(struct cpu *c, struct task *prev, struct task *next)
     c->curr = next;
     c->nswitch++;
     prev->saved_errno = *c->errno_ptr;
-    san_switch_begin(prev, next, prev->state == SY_ZOMBIE);
+    san_switch_begin(prev, next, READ_ONCE(prev->state) == SY_ZOMBIE);
+    san_tsan_switch(next);
 
     /* switch */
     struct task *last = sy__arch_switch(&prev->ctx, &next->ctx, prev);
@@ -363,14 +365,14 @@ int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk, uint64_t deadlin
     p->wake_err = 0;
     WRITE_ONCE(p->state, SY_SLEEPING);
     waitq_append(b, p);
-    __atomic_store_n(&p->chan, chan, __ATOMIC_RELAXED);
 
     /* Against sy_kill, which stores `killed` and then reads `chan` without
-     * our bucket lock: with a full fence on both sides, either it sees our
-     * chan (and wakes us once it gets the bucket lock) or we see `killed`. */
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+     * our bucket lock: we store `chan` and then read `killed`, all four
+     * sequentially consistent, so either it sees our chan (and wakes us
+     * once it gets the bucket lock) or we see `killed`. */
+    __atomic_store_n(&p->chan, chan, __ATOMIC_SEQ_CST);
     int err = 0;
-    if (__atomic_load_n(&p->killed, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&p->killed, __ATOMIC_SEQ_CST))
         err = -EINTR;
     else if (deadline && sy__timer_add(p, deadline) != 0)
         err = -ENOMEM;
@@ -392,8 +394,8 @@ int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk, uint64_t deadlin
     /* Woken: the waker took us off the queue and made us RUNNABLE.  We may
      * be on another CPU now: c is stale. */
     err = p->wake_err;
-    if (deadline && err != -ETIMEDOUT)
-        sy__timer_cancel(p);
+    if (deadline)
+        sy__timer_cancel(p); /* gone, or firing: then wait for it to finish */
     lock_acquire(lk);
     return err;
 }
@@ -442,10 +444,9 @@ int sy__wakeup(const void *chan, int max)
     return n;
 }
 
-/* Wake t from the sleep numbered `seq` if it is still in it, and if t is
- * still the task `pid` (a timer that fired late, or sy_kill).  The struct
- * itself stays valid: task chunks live as long as the runtime. */
-bool sy__wake_sleep(struct task *t, int pid, uint32_t seq, int err)
+/* Wake t from the sleep numbered `seq` if it is still in it (its timer
+ * fired; timer.c keeps t from moving on meanwhile). */
+bool sy__wake_sleep(struct task *t, uint32_t seq, int err)
 {
     const void *chan = __atomic_load_n(&t->chan, __ATOMIC_RELAXED);
     if (!chan)
@@ -453,8 +454,7 @@ bool sy__wake_sleep(struct task *t, int pid, uint32_t seq, int err)
     struct waitq_bucket *b = bucket_of(chan);
     bool woke = false;
     rt_lock(&b->lock);
-    if (READ_ONCE(t->state) == SY_SLEEPING && t->chan == chan && t->pid == pid &&
-        t->sleep_seq == seq) {
+    if (READ_ONCE(t->state) == SY_SLEEPING && t->chan == chan && t->sleep_seq == seq) {
         wake_locked(b, t, err);
         woke = true;
     }
@@ -464,12 +464,11 @@ bool sy__wake_sleep(struct task *t, int pid, uint32_t seq, int err)
     return woke;
 }
 
-/* Wake t if it is asleep (sy_kill, after setting t->killed and a full
- * fence: see sy__sleep); returns whether it was.  tree_lock held, so t is
- * not freed under us. */
+/* Wake t if it is asleep (sy_kill, after setting t->killed: see sy__sleep);
+ * returns whether it was.  tree_lock held, so t is not freed under us. */
 bool sy__wake_task(struct task *t, int err)
 {
-    const void *chan = __atomic_load_n(&t->chan, __ATOMIC_RELAXED);
+    const void *chan = __atomic_load_n(&t->chan, __ATOMIC_SEQ_CST);
     if (!chan)
         return false;
     struct waitq_bucket *b = bucket_of(chan);

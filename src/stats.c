@@ -141,7 +141,7 @@ int sy_ps(sy_task_info *buf, int max)
     rt_lock(&rt.tree_lock);
     for (uint32_t s = 0; s < rt.nslots; s++) {
         const struct task *t = &rt.chunks[s / TASK_CHUNK][s % TASK_CHUNK];
-        if (t->state == SY_UNUSED)
+        if (READ_ONCE(t->state) == SY_UNUSED)
             continue;
         if (n < max)
             info_of(t, &buf[n]);

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 
 #include "internal.h"
+#include "san.h"
 
 #define GEN_MASK ((1u << (31 - SLOT_BITS)) - 1)
 
@@ -107,7 +108,7 @@ struct task *sy__task_lookup(int pid)
     if (slot >= rt.nslots)
         return NULL;
     struct task *t = slot_task(slot);
-    if (t->pid != pid || t->state == SY_UNUSED)
+    if (t->pid != pid || READ_ONCE(t->state) == SY_UNUSED)
         return NULL;
     return t;
 }
@@ -119,7 +120,7 @@ struct task *sy__task_lookup(int pid)
  * list that matches its state.  tree_lock held for all of these. */
 static inline struct task **family_list(struct task *parent, const struct task *c)
 {
-    return c->state == SY_ZOMBIE ? &parent->zombies : &parent->children;
+    return READ_ONCE(c->state) == SY_ZOMBIE ? &parent->zombies : &parent->children;
 }
 
 static void child_link(struct task *parent, struct task *c)
@@ -205,6 +206,7 @@ int sy__spawn(struct task *parent, sy_fn fn, void *arg, const sy_attr *attr, int
     arch_fpctl_read(&fp);
     arch_ctx_init(&t->ctx, lo + size, &fp);
     t->saved_errno = 0;
+    san_task_new(t);
 
     /* EMBRYO -> RUNNABLE.  Once it is on a run queue it may run, exit and be
      * reaped on another CPU: `pid` was saved before (xv6's question: "why
@@ -241,11 +243,11 @@ static bool reparent_list(struct task *p, struct task *c)
         struct task *next = c->sib_next;
         if (init) {
             child_link(init, c);
-            zombies |= c->state == SY_ZOMBIE;
+            zombies |= READ_ONCE(c->state) == SY_ZOMBIE;
         } else {
             c->parent = NULL;
             c->sib_next = c->sib_prev = NULL;
-            if (c->state == SY_ZOMBIE)
+            if (READ_ONCE(c->state) == SY_ZOMBIE)
                 sy__task_free(c);
         }
         c = next;
@@ -345,7 +347,7 @@ int sy_wait(int pid, int *status, int flags)
                 rt_unlock(&rt.tree_lock);
                 return -ECHILD;
             }
-            z = t->state == SY_ZOMBIE ? t : NULL;
+            z = READ_ONCE(t->state) == SY_ZOMBIE ? t : NULL;
         }
         if (z) {
             int r = reap(z, status);
@@ -371,8 +373,7 @@ int sy_wait(int pid, int *status, int flags)
 /* Mark t killed and wake it if it sleeps.  tree_lock held. */
 static void kill_task(struct task *t)
 {
-    __atomic_store_n(&t->killed, 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with sy__sleep */
+    __atomic_store_n(&t->killed, 1, __ATOMIC_SEQ_CST); /* then read chan: see sy__sleep */
     sy__wake_task(t, -EINTR);
 }
 

@@ -8,11 +8,13 @@
  *
  * Timers fire in sy__run_timers, on an idle CPU parked until the earliest
  * deadline (cpu.c) or on a busy CPU whose tick found one due (stats.c).
- * It pops the due tasks under timer_lock and wakes them after dropping it
- * (so no bucket lock is taken under timer_lock).  A task woken otherwise in
- * the meantime (sy_wakeup, sy_kill) may already be running, or asleep
- * again: the wake is for one particular sleep (pid and sleep_seq must still
- * match) and is dropped otherwise.
+ * It pops the due tasks under timer_lock, marking each `tm_firing`, and
+ * wakes them after dropping it (so no bucket lock is taken under
+ * timer_lock).  A task woken otherwise in the meantime (sy_wakeup, sy_kill)
+ * finds its timer gone when it cancels it, and waits there until the firing
+ * is done with it: so the firing never touches a task that has moved on,
+ * exited or been freed.  The firing's wake is for one particular sleep
+ * (sleep_seq must match) and is dropped if the task was woken already.
  */
 #include <stdlib.h>
 
@@ -115,7 +117,8 @@ int sy__timer_add(struct task *t, uint64_t deadline)
     return 0;
 }
 
-/* t was woken before its deadline: take its timer out. */
+/* t was woken before its deadline: take its timer out, or, if it is firing
+ * right now, wait until the firing is done with t. */
 void sy__timer_cancel(struct task *t)
 {
     rt_lock(&rt.timer_lock);
@@ -124,29 +127,29 @@ void sy__timer_cancel(struct task *t)
         publish_next();
     }
     rt_unlock(&rt.timer_lock);
+    while (__atomic_load_n(&t->tm_firing, __ATOMIC_ACQUIRE))
+        cpu_relax();
 }
 
 void sy__run_timers(void)
 {
     for (;;) {
         struct task *due[64];
-        int pids[64];
-        uint32_t seqs[64];
         int n = 0;
         uint64_t now = sy__now_ns();
         rt_lock(&rt.timer_lock);
         while (n < 64 && rt.ntimers && rt.theap[0]->tm_deadline <= now) {
             struct task *t = rt.theap[0];
             heap_remove(t);
-            due[n] = t;
-            pids[n] = t->pid;
-            seqs[n] = t->tm_seq;
-            n++;
+            __atomic_store_n(&t->tm_firing, 1, __ATOMIC_RELAXED);
+            due[n++] = t;
         }
         publish_next();
         rt_unlock(&rt.timer_lock);
-        for (int i = 0; i < n; i++)
-            sy__wake_sleep(due[i], pids[i], seqs[i], -ETIMEDOUT);
+        for (int i = 0; i < n; i++) {
+            sy__wake_sleep(due[i], due[i]->tm_seq, -ETIMEDOUT);
+            __atomic_store_n(&due[i]->tm_firing, 0, __ATOMIC_RELEASE);
+        }
         if (n < 64)
             return;
     }

@@ -76,11 +76,11 @@ static void test_deep(void)
 }
 
 /* a wide tree: 10,000 children, reaped by pid-any; statuses all seen once */
-#define WIDE 10000
+#define WIDE TASKS(10000)
 static int init_wide(void *arg)
 {
     (void)arg;
-    static unsigned char seen[WIDE];
+    static unsigned char seen[10000];
     memset(seen, 0, sizeof seen);
     for (long i = 0; i < WIDE; i++)
         CHECK(sy_spawn(ret_arg, (void *)i, NULL) > 0);
@@ -117,7 +117,7 @@ static int tree(void *arg)
 
 static void test_tree(void)
 {
-    run_init(tree, (void *)12L, 4096);
+    run_init(tree, (void *)(long)TREE_DEPTH(12), 1 << TREE_DEPTH(12));
 }
 
 /* orphans: a parent exits before its children; init inherits and reaps them */

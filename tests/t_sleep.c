@@ -82,6 +82,7 @@ static void test_wakeup_one_fifo(void)
 }
 
 /* Many channels in few buckets: waking one channel wakes only its own. */
+#define NCHANS TASKS(20000)
 static char chans[20000];
 static int woke[20000];
 
@@ -97,19 +98,19 @@ static int init_buckets(void *arg)
 {
     (void)arg;
     memset(woke, 0, sizeof woke);
-    for (long i = 0; i < 20000; i++)
+    for (long i = 0; i < NCHANS; i++)
         sy_spawn(chan_sleeper, (void *)i, NULL);
     sy_yield();
-    for (long i = 0; i < 20000; i += 2)
+    for (long i = 0; i < NCHANS; i += 2)
         CHECK_EQ(sy_wakeup(&chans[i]), 1);
     sy_yield();
-    for (long i = 0; i < 20000; i++)
+    for (long i = 0; i < NCHANS; i++)
         CHECK_EQ(woke[i], i % 2 == 0);
-    for (long i = 1; i < 20000; i += 2)
+    for (long i = 1; i < NCHANS; i += 2)
         CHECK_EQ(sy_wakeup(&chans[i]), 1);
     while (sy_wait(-1, NULL, 0) > 0)
         ;
-    for (long i = 0; i < 20000; i++)
+    for (long i = 0; i < NCHANS; i++)
         CHECK_EQ(woke[i], 1);
     return 0;
 }

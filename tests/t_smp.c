@@ -32,11 +32,11 @@ static int tree(void *arg)
 
 static void test_tree(void)
 {
-    run_init_cpus(tree, (void *)13L, 8192, ncpu);
+    run_init_cpus(tree, (void *)(long)TREE_DEPTH(13), 1 << TREE_DEPTH(13), ncpu);
 }
 
-#define WIDE 20000
-static unsigned char seen[WIDE];
+#define WIDE TASKS(20000)
+static unsigned char seen[20000];
 
 static int init_wide(void *arg)
 {

@@ -61,6 +61,16 @@ static inline void run_init(sy_fn init, void *arg, int want)
     run_init_cpus(init, arg, want, 1);
 }
 
+/* How many tasks a case may keep alive at once: ThreadSanitizer makes each
+ * task a fiber and stops at 8128 of them, so cases scale down under it. */
+#if defined(__SANITIZE_THREAD__)
+#define TASKS(n) ((n) > 4000 ? 4000 : (n))
+#define TREE_DEPTH(d) ((d) > 10 ? 10 : (d)) /* 2^(d+1) tasks */
+#else
+#define TASKS(n) (n)
+#define TREE_DEPTH(d) (d)
+#endif
+
 /* CPUs for the multi-CPU cases: SY_TEST_CPUS, or 4 (more than this machine
  * has cores is fine: CPUs are threads, and oversubscription finds races). */
 static inline int test_cpus(void)
