@@ -4,6 +4,7 @@
 #   make demo             build and run the demo
 #   make test             build and run the test suite (ends "N passed, N failed")
 #   make bench            build and run the benchmarks (Go benchmark format)
+#   make stress           the randomized multi-CPU stress for 60 s (STRESS_SECONDS=)
 #   make install PREFIX=/usr/local   header, libswitchyard.{a,so}, pkg-config file
 #
 # Variants, each in a build folder of its own:
@@ -121,6 +122,11 @@ test: $(TESTBIN)
 
 # One core, as the peers' one-scheduler-thread benchmarks run.
 BENCH_CPU ?= $(shell echo $$(( $$(nproc) - 1 )))
+# The long randomized stress (tests/t_stress.c runs 3 s in `make test`).
+STRESS_SECONDS ?= 60
+stress: $(B)/tests/t_stress
+	SY_STRESS_SECONDS=$(STRESS_SECONDS) $(EMULATOR) $(B)/tests/t_stress
+
 bench: $(BENCHBIN)
 	@for b in $(BENCHBIN); do taskset -c $(BENCH_CPU) $$b all || exit 1; done
 
@@ -136,5 +142,5 @@ install: $(B)/libswitchyard.a $(B)/libswitchyard.so
 clean:
 	rm -rf build build-*
 
-.PHONY: all demo test bench install clean
+.PHONY: all demo test stress bench install clean
 .SECONDARY:

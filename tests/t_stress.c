@@ -1,0 +1,304 @@
+/* Randomized stress on several CPUs: trees of spawn, exit, wait and kill,
+ * with sleeps and wakeups across CPUs.  Checks that every task is reaped
+ * exactly once with its exit status (orphans by init), and that no wakeup
+ * is lost (a parent and child hand tokens back and forth through a one-slot
+ * box: a lost wakeup hangs them, the runtime then reports a deadlock and
+ * sy_run returns -EDEADLK).  In the ASan and TSan builds the runtime's
+ * running guard also checks that no task ever runs on two CPUs at once.
+ *
+ * SY_STRESS_SECONDS (default 3) sets the duration; `make stress` runs 60 s. */
+#include "test.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <time.h>
+
+#define MAX_IDS 2000000
+#define KILLED_FLAG 0x40000000 /* a sleeper that saw its kill exits with id | this */
+#define ID_BASE 1000           /* ids never collide with SY_EXIT_KILLED (137) */
+
+enum kind { TREE, SLEEPER, YIELDER, KILLER };
+
+static unsigned char *reaped; /* per id */
+static unsigned char *kind_of;
+static int next_id = ID_BASE;
+static long yielders, killed_yielders;
+static uint64_t deadline;
+static int stop;
+
+/* pids of sleepers and yielders, by id, registered by the victim itself
+ * when it starts; whoever kills one claims it first (compare-and-swap to 0),
+ * and a sleeper stopping on its own claims itself, so no pid is killed
+ * after its task is gone (pids come back sooner than on Linux) */
+static int *victim_pid;
+static int sleep_chan;
+
+static bool claim_and_kill(int id)
+{
+    int pid = __atomic_load_n(&victim_pid[id], __ATOMIC_RELAXED);
+    if (pid <= 0 || !__atomic_compare_exchange_n(&victim_pid[id], &pid, 0, false,
+                                                 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        return false;
+    CHECK_EQ(sy_kill(pid), 0); /* a claimed victim cannot be gone */
+    return true;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t rnd(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+static int new_id(enum kind k)
+{
+    int id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
+    if (id >= MAX_IDS)
+        return -1;
+    kind_of[id] = (unsigned char)k;
+    if (k == YIELDER)
+        __atomic_fetch_add(&yielders, 1, __ATOMIC_RELAXED);
+    return id;
+}
+
+/* Record a reaped status: exactly once per id. */
+static void reap_status(int st)
+{
+    if (st == SY_EXIT_KILLED) {
+        __atomic_fetch_add(&killed_yielders, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    int id = st & ~KILLED_FLAG;
+    CHECK(id >= ID_BASE && id < MAX_IDS);
+    CHECK(!(st & KILLED_FLAG) || kind_of[id] == SLEEPER);
+    CHECK_EQ(__atomic_fetch_add(&reaped[id], 1, __ATOMIC_RELAXED), 0);
+}
+
+/* a one-slot box between a parent and a child */
+struct box {
+    sy_spinlock lk;
+    int full;
+    long value;
+};
+
+static int node(void *arg);
+
+static int spawn_kind(enum kind k, uint32_t *seed)
+{
+    int id = new_id(k);
+    if (id < 0)
+        return -1;
+    long a = (long)id | (long)(rnd(seed) & 0xffff) << 32;
+    int pid = sy_spawn(node, (void *)a, NULL);
+    if (pid == -EAGAIN || pid == -ENOMEM) { /* out of tasks: fine, say it was reaped */
+        reaped[id] = 1;
+        return -1;
+    }
+    CHECK(pid > 0);
+    return pid;
+}
+
+static int sleeper(int id)
+{
+    int me = sy_self();
+    __atomic_store_n(&victim_pid[id], me, __ATOMIC_RELEASE);
+    for (;;) {
+        int r = sy_sleep(&sleep_chan, NULL);
+        if (r == -EINTR)
+            return id | KILLED_FLAG; /* exits by itself, with its id */
+        int mine = me;
+        if (__atomic_load_n(&stop, __ATOMIC_RELAXED) &&
+            __atomic_compare_exchange_n(&victim_pid[id], &mine, 0, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED))
+            return id; /* else a killer claimed us: its kill is on the way */
+    }
+}
+
+static int yielder(int id)
+{
+    __atomic_store_n(&victim_pid[id], sy_self(), __ATOMIC_RELEASE);
+    for (;;)
+        sy_yield(); /* ends at a kill point: SY_EXIT_KILLED */
+    return 0;
+}
+
+static int killer(int id, uint32_t seed)
+{
+    for (int i = 0; i < 8; i++) {
+        int n = __atomic_load_n(&next_id, __ATOMIC_RELAXED);
+        int victim = ID_BASE + (int)(rnd(&seed) % (uint32_t)(n - ID_BASE));
+        if (victim < MAX_IDS)
+            claim_and_kill(victim);
+        sy_wakeup(&sleep_chan); /* spurious for most sleepers */
+        sy_yield();
+    }
+    return id;
+}
+
+/* a tree node: children of every kind, a token exchange with one child,
+ * waits for some children and orphans the rest */
+struct pair {
+    struct box to_child, to_parent;
+    int rounds;
+};
+
+static void box_put(struct box *b, long v)
+{
+    sy_spin_lock(&b->lk);
+    while (b->full)
+        CHECK_EQ(sy_sleep(b, &b->lk), 0);
+    b->value = v;
+    b->full = 1;
+    sy_wakeup(b);
+    sy_spin_unlock(&b->lk);
+}
+
+static long box_get(struct box *b)
+{
+    sy_spin_lock(&b->lk);
+    while (!b->full)
+        CHECK_EQ(sy_sleep(b, &b->lk), 0);
+    long v = b->value;
+    b->full = 0;
+    sy_wakeup(b);
+    sy_spin_unlock(&b->lk);
+    return v;
+}
+
+static int partner(void *arg)
+{
+    struct pair *p = arg;
+    for (int i = 0; i < p->rounds; i++)
+        box_put(&p->to_parent, box_get(&p->to_child) + 1);
+    return 0; /* not an id: its parent reaps it itself */
+}
+
+static int tree(int id, uint32_t seed)
+{
+    int kids[6], nk = 0;
+    if (mono_ns() < deadline) {
+        int n = (int)(rnd(&seed) % 5);
+        for (int i = 0; i < n; i++) {
+            uint32_t r = rnd(&seed) % 16;
+            enum kind k = r < 9 ? TREE : r < 12 ? SLEEPER : r < 14 ? KILLER : YIELDER;
+            int pid = spawn_kind(k, &seed);
+            if (pid > 0)
+                kids[nk++] = pid;
+        }
+    }
+    /* token exchange with a partner child: a lost wakeup would hang here */
+    struct pair p = {.rounds = 1 + (int)(rnd(&seed) % 50)};
+    int pp = sy_spawn(partner, &p, NULL);
+    if (pp > 0) {
+        long v = 0;
+        for (int i = 0; i < p.rounds; i++) {
+            box_put(&p.to_child, v);
+            v = box_get(&p.to_parent);
+        }
+        CHECK_EQ(v, p.rounds);
+        int st;
+        CHECK_EQ(sy_wait(pp, &st, 0), pp);
+        CHECK_EQ(st, 0);
+    }
+    /* wait for some children, orphan the others (init reaps them) */
+    for (int i = 0; i < nk; i++)
+        if (rnd(&seed) % 2) {
+            int st;
+            int r = sy_wait(kids[i], &st, SY_WNOHANG);
+            if (r == kids[i])
+                reap_status(st);
+        }
+    if (rnd(&seed) % 3 == 0)
+        sy_yield();
+    return id;
+}
+
+static int node(void *arg)
+{
+    long a = (long)arg;
+    int id = (int)(a & 0xffffffff);
+    uint32_t seed = (uint32_t)(a >> 32) * 2654435761u + (uint32_t)id;
+    if (!seed)
+        seed = 1;
+    switch (kind_of[id]) {
+    case SLEEPER:
+        return sleeper(id);
+    case YIELDER:
+        return yielder(id);
+    case KILLER:
+        return killer(id, seed);
+    default:
+        return tree(id, seed);
+    }
+}
+
+static int init_stress(void *arg)
+{
+    (void)arg;
+    uint32_t seed = 12345;
+    long spawned_roots = 0;
+    while (mono_ns() < deadline) {
+        if (spawn_kind(TREE, &seed) > 0)
+            spawned_roots++;
+        int st, r;
+        while ((r = sy_wait(-1, &st, SY_WNOHANG)) > 0)
+            reap_status(st);
+        if (rnd(&seed) % 4 == 0)
+            sy_nanosleep(100000);
+    }
+    /* wind down: stop sleepers, kill yielders, reap everybody */
+    __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+    for (;;) {
+        sy_wakeup(&sleep_chan);
+        int n = __atomic_load_n(&next_id, __ATOMIC_RELAXED);
+        for (int id = ID_BASE; id < n && id < MAX_IDS; id++)
+            if (kind_of[id] == YIELDER)
+                claim_and_kill(id);
+        int st, r, got = 0;
+        while ((r = sy_wait(-1, &st, SY_WNOHANG)) > 0) {
+            reap_status(st);
+            got++;
+        }
+        if (r == -ECHILD)
+            break;
+        if (!got)
+            sy_nanosleep(1000000);
+    }
+    fprintf(stderr, "[%d tasks, %ld yielders] ", next_id - ID_BASE, yielders);
+    return 0;
+}
+
+static void test_stress(void)
+{
+    const char *s = getenv("SY_STRESS_SECONDS");
+    double secs = s ? atof(s) : 3;
+    reaped = calloc(MAX_IDS, 1);
+    kind_of = calloc(MAX_IDS, 1);
+    victim_pid = calloc(MAX_IDS, sizeof *victim_pid);
+    CHECK(reaped && kind_of && victim_pid);
+    deadline = mono_ns() + (uint64_t)(secs * 1e9);
+    run_init_cpus(init_stress, NULL, 0, test_cpus());
+    for (int id = ID_BASE; id < next_id && id < MAX_IDS; id++)
+        if (kind_of[id] != YIELDER && reaped[id] != 1) {
+            fprintf(stderr, "id %d (kind %d) reaped %d times\n", id, kind_of[id], reaped[id]);
+            CHECK(0);
+        }
+    CHECK_EQ(killed_yielders, yielders);
+    free(reaped);
+    free(kind_of);
+    free(victim_pid);
+}
+
+int main(void)
+{
+    RUN(test_stress);
+    return 0;
+}
