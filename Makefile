@@ -11,6 +11,7 @@
 #   make test SAN=asan    ASan + UBSan (the switch tells ASan about each stack)
 #   make test SAN=tsan    ThreadSanitizer (each task a TSan fiber) + running guard
 #   make test VALGRIND=1  under valgrind memcheck (stacks registered with it)
+#   make test LTO=1       -O3 and link-time optimisation (stale per-CPU data shows here)
 #   make test ARCH=aarch64   cross-built with aarch64-linux-gnu-gcc, run in qemu-user
 #   make test CC=clang    another compiler
 # TEST_TIMEOUT_MULT=N multiplies every test's timeout (slow machines).
@@ -47,6 +48,12 @@ else ifeq ($(SAN),tsan)
   LDFLAGS  += -fsanitize=thread
 else ifneq ($(SAN),)
   $(error SAN=$(SAN): known values are asan, tsan)
+endif
+ifneq ($(LTO),)
+  B        ?= build-lto
+  OPT      := -O3 -flto=auto
+  LDFLAGS  += -O3 -flto=auto
+  AR       := gcc-ar
 endif
 ifneq ($(VALGRIND),)
   B        ?= build-valgrind

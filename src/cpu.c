@@ -367,7 +367,14 @@ out:
     return err;
 }
 
-/* Not constant, and opaque even to LTO: the empty asm may change p. */
+/* Never inlined, not even by link-time optimisation (inlined, glibc's
+ * constant __errno_location() inside would be hoisted out of the caller's
+ * loop again), and not constant: the asm may read and write memory. */
+#if defined(__clang__)
+__attribute__((noinline))
+#else
+__attribute__((noinline, noipa))
+#endif
 int *sy_errno_location(void)
 {
     int *p = &errno;

@@ -78,7 +78,14 @@
 #include "runq.h"
 #include "san.h"
 
-__thread struct cpu *sy__cpu_tls __attribute__((tls_model("initial-exec")));
+/* Read by name from inline asm (arch.h: arch_this_cpu), which link-time
+ * optimisation cannot see: keep the symbol, and keep its name. */
+#if defined(__clang__)
+__thread struct cpu *sy__cpu_tls __attribute__((tls_model("initial-exec"), used));
+#else
+__thread struct cpu *sy__cpu_tls
+    __attribute__((tls_model("initial-exec"), used, externally_visible));
+#endif
 
 /* ------------------------------------------------------------ placement */
 

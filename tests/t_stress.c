@@ -211,7 +211,7 @@ static int tree(int id, uint32_t seed)
     /* wait for some children, orphan the others (init reaps them) */
     for (int i = 0; i < nk; i++)
         if (rnd(&seed) % 2) {
-            int st;
+            int st = 0;
             int r = sy_wait(kids[i], &st, SY_WNOHANG);
             if (r == kids[i])
                 reap_status(st);

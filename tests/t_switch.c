@@ -136,7 +136,7 @@ static int init_inherit(void *arg)
     fesetround(FE_UPWARD);
     int c = sy_spawn(report_round, NULL, NULL);
     fesetround(FE_TONEAREST);
-    int st;
+    int st = 0;
     CHECK_EQ(sy_wait(c, &st, 0), c);
     return st;
 }
