@@ -58,7 +58,7 @@ static int cmp_double(const void *a, const void *b)
 
 static inline double median(const double *v, int n)
 {
-    double s[64];
+    double s[64] = {0};
     memcpy(s, v, sizeof(double) * (size_t)n);
     qsort(s, (size_t)n, sizeof(double), cmp_double);
     return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);

@@ -41,7 +41,8 @@
 #include "san.h"
 
 #define IDLE_SPIN_NS 50000    /* spin this long before parking */
-#define STEAL_RETRY_NS 200000 /* ask again this soon when work waits elsewhere */
+#define STEAL_RETRY_NS 200000    /* first pause before asking for work again */
+#define STEAL_RETRY_MAX_NS 12800000 /* longest pause, after requests that got nothing */
 
 struct runtime sy__rt;
 
@@ -193,9 +194,20 @@ void sy__idle_loop(struct cpu *c)
             continue;
         }
         int steal = sy__steal(c);
-        if (spin_for_events(c))
+        if (spin_for_events(c)) {
+            c->steal_backoff = 0; /* work (or a timer, or a kick) came */
             continue;
-        if (!park(c, steal == STEAL_BUSY ? STEAL_RETRY_NS : 0))
+        }
+        /* A request that got nothing, or a busy victim: ask again after a
+         * pause, doubling while asking keeps giving nothing. */
+        uint64_t retry = 0;
+        if (steal != STEAL_NONE) {
+            c->steal_backoff = c->steal_backoff ? c->steal_backoff * 2 : STEAL_RETRY_NS;
+            if (c->steal_backoff > STEAL_RETRY_MAX_NS)
+                c->steal_backoff = STEAL_RETRY_MAX_NS;
+            retry = c->steal_backoff;
+        }
+        if (!park(c, retry))
             sy__deadlock();
     }
     set_idle(c, false);

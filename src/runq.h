@@ -51,6 +51,7 @@ HIDDEN void sy__cpu_events(struct cpu *c, unsigned mask);
 HIDDEN void sy__post(struct cpu *c, unsigned ev);
 HIDDEN void sy__inbox_push(struct cpu *target, struct task *t);
 HIDDEN struct cpu *sy__choose_cpu(struct cpu *self, struct task *t);
+HIDDEN void sy__offer_work(struct cpu *self);
 enum { STEAL_NONE, STEAL_ASKED, STEAL_BUSY };
 HIDDEN int sy__steal(struct cpu *c);
 

@@ -139,6 +139,7 @@ static void finish_slow(struct cpu *c, struct task *last)
          * tree_lock is still held (FINISH_UNLOCK), so its parent cannot
          * reap it before this is done. */
         san_task_dead(last);
+        c->nexits++;
         sy__stack_free(last->stack_lo, last->stack_size);
         last->stack_lo = NULL;
         if (!last->parent) /* nobody will wait for it */

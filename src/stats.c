@@ -38,6 +38,10 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
         if (si->si_code == SI_TIMER && si->si_overrun > 0)
             n += (unsigned)si->si_overrun;
         WRITE_ONCE(c->curr->ticks, c->curr->ticks + n);
+        /* how short-lived are this CPU's tasks? (runq.c: donate) */
+        unsigned long exits = c->nexits - c->nexits_tick;
+        c->nexits_tick = c->nexits;
+        c->tiny_tasks = exits * TINY_TASK_NS > n * rt.tick_ns;
         uint64_t now = sy__now_ns();
         __atomic_store_n(&rt.coarse_ns, now, __ATOMIC_RELAXED);
         if (__atomic_load_n(&rt.timer_next, __ATOMIC_RELAXED) <= now)

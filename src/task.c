@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 
 #include "internal.h"
+#include "runq.h"
 #include "san.h"
 
 #define GEN_MASK ((1u << (31 - SLOT_BITS)) - 1)
@@ -226,6 +227,14 @@ int sy_spawn(sy_fn fn, void *arg, const sy_attr *attr)
     if (__atomic_load_n(&self->killed, __ATOMIC_RELAXED))
         sy__task_exit(c, SY_EXIT_KILLED);
     int pid, err = sy__spawn(self, fn, arg, attr, &pid);
+    /* A spawner may spawn for long without giving up its CPU: answer
+     * requests for work here, and tell an idle CPU there is some. */
+    if (rt.ncpu > 1) {
+        if (cpu_has_events(c))
+            sy__cpu_events(c, EV_LOCKFREE);
+        else if ((c->rq.len & 63) == 2)
+            sy__offer_work(c);
+    }
     return err ? err : pid;
 }
 
