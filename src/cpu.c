@@ -147,7 +147,7 @@ static bool park(struct cpu *c, uint64_t retry_ns)
             return false;
         }
     }
-    __atomic_store_n(&c->parked, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&c->parked, counted ? PARKED_IDLE : PARKED_TIMED, __ATOMIC_SEQ_CST);
     if (!__atomic_load_n(&c->events, __ATOMIC_SEQ_CST)) {
         struct timespec ts, *tsp = NULL;
         if (owner) {
@@ -158,7 +158,7 @@ static bool park(struct cpu *c, uint64_t retry_ns)
             tsp = &ts;
         }
         if (!owner || deadline > sy__now_ns())
-            futex(&c->parked, FUTEX_WAIT_PRIVATE, 1, tsp);
+            futex(&c->parked, FUTEX_WAIT_PRIVATE, counted ? PARKED_IDLE : PARKED_TIMED, tsp);
     }
     __atomic_store_n(&c->parked, 0, __ATOMIC_SEQ_CST);
     if (counted) {
@@ -183,6 +183,8 @@ void sy__idle_loop(struct cpu *c)
         struct task *next = runq_pop(&c->rq);
         if (next) {
             set_idle(c, false);
+            if (offer_work_needed(c))
+                sy__offer_work(c);
             sy__switch_from_idle(c, next);
             continue;
         }

@@ -185,16 +185,19 @@ struct cpu *sy__choose_cpu(struct cpu *self, struct task *t)
     return self;
 }
 
-/* The calling CPU has tasks waiting: if some CPU is idle, nudge one to ask
- * us for work (an empty EV_INBOX post wakes it; its idle loop then asks). */
+/* The calling CPU has tasks waiting while some CPU is parked with nothing to
+ * look for: nudge one (an empty EV_INBOX post wakes it, and its idle loop
+ * asks for work).  Called at schedule points when rt.nparked says there is
+ * such a CPU (runq.h: offer_work_needed).  A nudged CPU that gets nothing
+ * retries on a timer, and is no longer counted in rt.nparked, so this does
+ * not repeat for it. */
 void sy__offer_work(struct cpu *self)
 {
-    if (__atomic_load_n(&rt.nidle, __ATOMIC_RELAXED) == 0 || self->rq.len < 2)
+    if (self->tiny_tasks)
         return;
     for (int i = 0; i < rt.ncpu; i++) {
         struct cpu *c = &rt.cpus[i];
-        if (c != self && __atomic_load_n(&c->idling, __ATOMIC_RELAXED) &&
-            !__atomic_load_n(&c->events, __ATOMIC_RELAXED)) {
+        if (c != self && __atomic_load_n(&c->parked, __ATOMIC_RELAXED) == PARKED_IDLE) {
             sy__post(c, EV_INBOX);
             return;
         }

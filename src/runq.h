@@ -55,6 +55,16 @@ HIDDEN void sy__offer_work(struct cpu *self);
 enum { STEAL_NONE, STEAL_ASKED, STEAL_BUSY };
 HIDDEN int sy__steal(struct cpu *c);
 
+/* cpu->parked: how a CPU sleeps on its futex */
+#define PARKED_TIMED 1 /* until a deadline: timers, or a retry for work */
+#define PARKED_IDLE 2  /* until kicked: it saw no work anywhere */
+
+/* Tasks wait here and some CPU is parked without looking for work? */
+static inline bool offer_work_needed(const struct cpu *c)
+{
+    return c->rq.len && __atomic_load_n(&rt.nparked, __ATOMIC_RELAXED);
+}
+
 /* Pending events?  One load on every schedule point. */
 static inline bool cpu_has_events(struct cpu *c)
 {

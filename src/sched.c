@@ -267,6 +267,8 @@ void sy__schedule(struct cpu *c, struct task *prev)
 {
     if (cpu_has_events(c)) /* prev may hold a bucket lock: no timers here */
         sy__cpu_events(c, EV_LOCKFREE);
+    if (offer_work_needed(c))
+        sy__offer_work(c);
     struct task *next = runq_pop(&c->rq);
     if (!next)
         next = idle_task(c);
@@ -292,6 +294,8 @@ int sy_yield(void)
         sy__task_exit(c, SY_EXIT_KILLED);
     if (unlikely(cpu_has_events(c)))
         sy__cpu_events(c, EV_ALL);
+    if (unlikely(offer_work_needed(c)))
+        sy__offer_work(c);
     struct task *next = runq_pop(&c->rq);
     if (!next)
         return 0; /* nothing else to run: keep the CPU */

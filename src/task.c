@@ -232,7 +232,7 @@ int sy_spawn(sy_fn fn, void *arg, const sy_attr *attr)
     if (rt.ncpu > 1) {
         if (cpu_has_events(c))
             sy__cpu_events(c, EV_LOCKFREE);
-        else if ((c->rq.len & 63) == 2)
+        if (offer_work_needed(c))
             sy__offer_work(c);
     }
     return err ? err : pid;
@@ -275,7 +275,8 @@ void sy__task_exit(struct cpu *c, int status)
 {
     struct task *p = c->curr;
 
-    if (p == rt.init)
+    /* (only init itself clears rt.init: this read needs no lock) */
+    if (p == READ_ONCE(rt.init))
         sy__kill_all(); /* init's death takes everyone with it */
 
     rt_lock(&rt.tree_lock);
@@ -287,7 +288,7 @@ void sy__task_exit(struct cpu *c, int status)
         sy__stop_all(); /* the last task: every CPU may leave its idle loop */
     if (p == rt.init) {
         rt.init_status = status;
-        rt.init = NULL;
+        WRITE_ONCE(rt.init, NULL);
     }
     struct task *parent = p->parent;
     if (parent)
