@@ -150,7 +150,7 @@ static void bench_pingpong(long n)
         fx[r] = futex_one_way_ns(n / 50 > 2000 ? 2000 : n / 50);
     report("FutexPthreads", "pthread_futex_crosscore", "handoff", n / 50, fx, reps, "ns/op", 0);
     for (pp_mode = 0; pp_mode < 3; pp_mode++) {
-        double v[64];
+        double v[64] = {0};
         long rounds = pp_mode == 2 ? (n / 100 > 1000 ? 1000 : n / 100) : n;
         for (int r = 0; r < reps; r++) {
             memset(&pp, 0, sizeof pp);

@@ -7,6 +7,8 @@
  *   sleeper         sleeps on a channel nobody wakes: init kills it
  *   parent          spawns `orphan` and exits at once: init adopts the orphan
  * and prints a ps-style table at a few moments while it waits for them.
+ * It runs on every CPU the process may use; the table's CPU and MIGR columns
+ * show where each task runs and how often it moved.
  */
 #include <stdio.h>
 #include <string.h>
@@ -127,7 +129,7 @@ static void reap_one(int pid)
 static int init(void *arg)
 {
     (void)arg;
-    printf("init (pid %d) boots the tree\n", sy_self());
+    printf("init (pid %d) boots the tree on %d CPUs\n", sy_self(), sy_ncpu());
     ball.rounds = 10;
     int ping = spawn(player, 0, "ping");
     int pong = spawn(player, 1, "pong");
