@@ -25,6 +25,7 @@ ifeq ($(ARCH),aarch64)
   ifneq ($(shell uname -m),aarch64)
     CC       := aarch64-linux-gnu-gcc
     AR       := aarch64-linux-gnu-ar
+    OBJCOPY  := aarch64-linux-gnu-objcopy
     EMULATOR := qemu-aarch64 -L /usr/aarch64-linux-gnu
     B        ?= build-aarch64
   endif
@@ -32,6 +33,8 @@ endif
 
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
+LIBOPT   ?= $(CFLAGS)
+OBJCOPY  ?= objcopy
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 BASE     := -std=c11 -D_GNU_SOURCE -Iinclude -fPIC
 LIBFLAGS := -fvisibility=hidden
@@ -50,10 +53,12 @@ else ifneq ($(SAN),)
   $(error SAN=$(SAN): known values are asan, tsan)
 endif
 ifneq ($(LTO),)
+  # Programs at -O3 with link-time optimisation; the library at -O3 without
+  # it, so that its code stays in its own section (see sy_text below).
   B        ?= build-lto
   OPT      := -O3 -flto=auto
+  LIBOPT   := -O3 -g
   LDFLAGS  += -O3 -flto=auto
-  AR       := gcc-ar
 endif
 ifneq ($(VALGRIND),)
   B        ?= build-valgrind
@@ -72,7 +77,8 @@ else
 endif
 
 SONAME  := libswitchyard.so.0
-SRCS    := src/cpu.c src/sched.c src/runq.c src/task.c src/timer.c src/stack.c src/stats.c
+SRCS    := src/cpu.c src/sched.c src/runq.c src/task.c src/timer.c src/preempt.c src/stack.c \
+           src/stats.c
 ASRCS   := $(ARCHDIR)/switch.S
 OBJS    := $(SRCS:src/%.c=$(B)/obj/%.o) $(ASRCS:src/%.S=$(B)/obj/%.o)
 HDRS    := include/switchyard.h src/internal.h src/runq.h src/san.h src/arch/arch.h
@@ -86,13 +92,18 @@ EXBIN   := $(EXAMPLES:%=$(B)/examples/%)
 
 all: $(B)/libswitchyard.a $(B)/libswitchyard.so $(TESTBIN) $(BENCHBIN) $(EXBIN)
 
+# The runtime's code goes into a section of its own, sy_text, whose bounds
+# the linker provides (__start_sy_text, __stop_sy_text): the preemption
+# tick never switches a task that is inside the runtime (src/preempt.c).
 $(B)/obj/%.o: src/%.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE) $(LIBFLAGS) $(WARN) $(CFLAGS) -c -o $@ $<
+	$(CC) $(BASE) $(LIBFLAGS) $(WARN) $(LIBOPT) -c -o $@ $<
+	$(OBJCOPY) --rename-section .text=sy_text $@
 
 $(B)/obj/%.o: src/%.S src/arch/arch.h Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
+	$(CC) $(BASE) $(LIBOPT) -c -o $@ $<
+	$(OBJCOPY) --rename-section .text=sy_text $@
 
 $(B)/libswitchyard.a: $(OBJS)
 	rm -f $@
@@ -135,7 +146,17 @@ stress: $(B)/tests/t_stress
 	SY_STRESS_SECONDS=$(STRESS_SECONDS) $(EMULATOR) $(B)/tests/t_stress
 
 bench: $(BENCHBIN)
-	@for b in $(BENCHBIN); do taskset -c $(BENCH_CPU) $$b all || exit 1; done
+	@taskset -c $(BENCH_CPU) $(B)/bench/b_core all
+	@taskset -c $(BENCH_CPU) $(B)/bench/b_preempt all
+	@$(B)/bench/b_smp all
+	@$(MAKE) -s bench-go
+
+# The Go version of b_preempt's latency workload, when Go is installed.
+bench-go:
+	@if command -v go >/dev/null; then \
+	    cd bench/go && GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off \
+	        taskset -c $(BENCH_CPU) go run latency.go; \
+	else echo "# go not installed: skipping bench/go/latency.go"; fi
 
 install: $(B)/libswitchyard.a $(B)/libswitchyard.so
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
@@ -149,5 +170,5 @@ install: $(B)/libswitchyard.a $(B)/libswitchyard.so
 clean:
 	rm -rf build build-*
 
-.PHONY: all demo test stress bench install clean
+.PHONY: all demo test stress bench bench-go install clean
 .SECONDARY:

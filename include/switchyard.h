@@ -49,6 +49,10 @@ extern "C" {
                                 sampled on the accounting tick */
 #define SY_PIN_CPUS 0x2u     /* pin CPU i to the i-th core the process may
                                 run on (its affinity mask) */
+#define SY_NO_PREEMPT 0x4u   /* never preempt: tasks switch only when they
+                                call into the runtime (cooperative) */
+
+#define SY_QUANTUM_DEFAULT_US 10000 /* 10 ms, as Go's */
 
 #define SY_MAX_CPUS 1024
 
@@ -66,6 +70,14 @@ typedef struct sy_config {
     unsigned flags;       /* SY_ACCT_* */
     unsigned tick_us;     /* accounting tick in microseconds of a CPU's own
                              running time; default 4000 */
+    unsigned quantum_us;  /* preemption: a task that has run this long
+                             without giving up its CPU is switched away
+                             (at a safe point, see sy_preempt_disable);
+                             100 .. 10000000, default SY_QUANTUM_DEFAULT_US.
+                             Below 4000 the tick runs on CLOCK_MONOTONIC and
+                             may interrupt blocking system calls that
+                             SA_RESTART does not restart (poll, epoll_wait,
+                             nanosleep, ...: EINTR) */
 } sy_config;
 
 /* Task entry point.  Returning from it is sy_exit(return value). */
@@ -97,7 +109,8 @@ SY_API int sy_run(const sy_config *cfg, sy_fn init, void *arg);
 #define SY_NAME_MAX 16 /* task names are cut to 15 bytes + NUL */
 
 /* Flags for sy_attr.flags. */
-#define SY_ATTR_PIN 0x1u /* run only on CPU `cpu` (0 .. ncpu-1) */
+#define SY_ATTR_PIN 0x1u       /* run only on CPU `cpu` (0 .. ncpu-1) */
+#define SY_ATTR_NOPREEMPT 0x2u /* never preempted (switches only in calls) */
 
 /* Attributes for sy_spawn; NULL means all defaults. */
 typedef struct sy_attr {
@@ -201,6 +214,30 @@ SY_API int sy_sleep_timeout(const void *chan, sy_spinlock *lk, uint64_t ns);
  * When every CPU is busy, timers are noticed on the accounting tick: they
  * may fire up to a tick (4 ms) late. */
 SY_API int sy_nanosleep(uint64_t ns);
+
+/* ------------------------------------------------------------ preemption */
+
+/* A task that runs for a whole quantum without calling into the runtime is
+ * preempted by the CPU's tick, at an instruction of your program's own code:
+ * never inside the C library, the dynamic loader or another shared library
+ * (their locks would deadlock the next task), never inside the runtime,
+ * and never while the task holds a sy_spinlock or is inside
+ * sy_preempt_disable().  The switch then happens at the next safe point:
+ * the end of that section, or the task's next runtime call.  Its state
+ * (every register, flags, FP/vector registers, errno) is kept exactly.  A
+ * preempted task resumes on the CPU it left until it next calls into the
+ * runtime.  A killed task exits at its next tick if it never calls in. */
+
+/* Sections that must not be preempted; they nest.  0, or -EPERM outside a
+ * task, -EINVAL for an enable without a disable. */
+SY_API int sy_preempt_disable(void);
+SY_API int sy_preempt_enable(void);
+
+/* Declare the code of shared libraries whose path contains `name` safe
+ * (safe != 0) or unsafe to preempt; "(main)" names the program itself.
+ * Shared libraries are unsafe by default, the program safe.  Returns 0,
+ * -EINVAL, -ENOSPC (32 declarations at most). */
+SY_API int sy_preempt_library(const char *name, int safe);
 
 /* ----------------------------------------------------- errno, migration */
 

@@ -148,6 +148,7 @@ static bool park(struct cpu *c, uint64_t retry_ns)
         }
     }
     __atomic_store_n(&c->parked, counted ? PARKED_IDLE : PARKED_TIMED, __ATOMIC_SEQ_CST);
+    sy__tick_park(c, true);
     if (!__atomic_load_n(&c->events, __ATOMIC_SEQ_CST)) {
         struct timespec ts, *tsp = NULL;
         if (owner) {
@@ -161,6 +162,7 @@ static bool park(struct cpu *c, uint64_t retry_ns)
             futex(&c->parked, FUTEX_WAIT_PRIVATE, counted ? PARKED_IDLE : PARKED_TIMED, tsp);
     }
     __atomic_store_n(&c->parked, 0, __ATOMIC_SEQ_CST);
+    sy__tick_park(c, false);
     if (counted) {
         __atomic_add_fetch(&rt.park_epoch, 1, __ATOMIC_SEQ_CST);
         __atomic_sub_fetch(&rt.nparked, 1, __ATOMIC_SEQ_CST);
@@ -240,16 +242,20 @@ static int config_load(const sy_config *cfg)
         return -EINVAL;
     if (c.stack_size && (c.stack_size < SY_STACK_MIN || c.stack_size > SY_STACK_MAX))
         return -EINVAL;
-    if (c.flags & ~(SY_ACCT_PRECISE | SY_PIN_CPUS))
+    if (c.flags & ~(SY_ACCT_PRECISE | SY_PIN_CPUS | SY_NO_PREEMPT))
         return -EINVAL;
     if (c.tick_us > 1000000)
+        return -EINVAL;
+    if (c.quantum_us && (c.quantum_us < 100 || c.quantum_us > 10000000))
         return -EINVAL;
     size_t pg = sy__page_size();
     rt.ncpu = c.ncpu ? c.ncpu : navail;
     rt.max_tasks = c.max_tasks ? (uint32_t)c.max_tasks : MAX_TASKS_LIMIT;
     rt.stack_size = ((c.stack_size ? c.stack_size : SY_STACK_DEFAULT) + pg - 1) & ~(pg - 1);
     rt.flags = c.flags;
-    rt.tick_ns = (uint64_t)(c.tick_us ? c.tick_us : 4000) * 1000;
+    uint64_t quantum = (c.flags & SY_NO_PREEMPT) ? 0
+                       : (uint64_t)(c.quantum_us ? c.quantum_us : SY_QUANTUM_DEFAULT_US) * 1000;
+    sy__tick_config((uint64_t)(c.tick_us ? c.tick_us : 4000) * 1000, quantum);
     return 0;
 }
 

@@ -134,8 +134,11 @@ struct task {
     char *stack_lo;         /* lowest usable byte; the guard is below */
     size_t stack_size;      /* usable bytes */
 
-    /* --- placement: set by spawn --- */
+    /* --- placement and preemption: the task's own --- */
     int pin;                /* CPU index it must run on, or -1 */
+    int preempt_count;      /* > 0: the tick must not switch it away */
+    bool nopreempt;         /* SY_ATTR_NOPREEMPT */
+    bool stay_home;         /* preempted: resumes on the CPU it left */
 
     /* --- accounting: written by its CPU --- */
     uint64_t nvcsw, nivcsw;
@@ -192,6 +195,9 @@ struct cpu {
     uint64_t nswitch;
     int id;
     bool is_idle;             /* mirrors `idling`, for the owner */
+    int need_resched;         /* the tick wanted to preempt: at the next safe point */
+    uint64_t tick_nswitch;    /* nswitch at the last tick */
+    uint64_t slice_ns;        /* how long the current task has had the CPU */
     uint64_t steal_backoff;   /* ns to wait before asking for work again */
     unsigned long nexits;     /* tasks that exited on it */
     unsigned long nexits_tick;/* nexits at its last tick */
@@ -240,7 +246,9 @@ struct runtime {
     unsigned flags;
     size_t stack_size;       /* default, page-rounded */
     uint32_t max_tasks;
-    uint64_t tick_ns;
+    uint64_t tick_ns;        /* the tick's period */
+    uint64_t quantum_ns;     /* preemption quantum, 0: no preemption */
+    bool tick_monotonic;     /* tick on CLOCK_MONOTONIC (short periods) */
     struct cpu *cpus;
 
     /* the task table and tree: protected by tree_lock */
@@ -316,6 +324,8 @@ HIDDEN int sy__wakeup(const void *chan, int max);
 HIDDEN bool sy__wake_task(struct task *t, int err);
 HIDDEN bool sy__wake_sleep(struct task *t, uint32_t seq, int err);
 HIDDEN void sy__deadlock(void);
+HIDDEN void sy__preempt(struct cpu *c);
+HIDDEN void sy__resched(struct cpu *c);
 #if defined(SY_DEBUG)
 __attribute__((noreturn)) HIDDEN void sy__panic(const char *what, struct task *t);
 #endif
@@ -346,9 +356,13 @@ HIDDEN void sy__timer_cancel(struct task *t);
 HIDDEN void sy__run_timers(void);
 HIDDEN void sy__timers_fini(void);
 
-/* stats.c */
+/* preempt.c */
 HIDDEN int sy__tick_start(struct cpu *c);
 HIDDEN void sy__tick_stop(struct cpu *c);
+HIDDEN void sy__tick_park(struct cpu *c, bool parking);
+HIDDEN void sy__tick_config(uint64_t tick_ns, uint64_t quantum_ns);
+
+/* stats.c */
 HIDDEN void sy__fmt_u64(char *buf, size_t n, uint64_t v);
 
 #endif /* SY_INTERNAL_H */

@@ -103,7 +103,7 @@ static void donate(struct cpu *c)
     struct task *chain = NULL, *chain_last = NULL;
     while (given < n && c->rq.len) {
         struct task *t = runq_pop(&c->rq);
-        if (t->pin >= 0) {
+        if (t->pin >= 0 || t->stay_home) {
             runq_push(&keep, t);
             kept++;
             continue;
@@ -116,7 +116,7 @@ static void donate(struct cpu *c)
     }
     if (chain)
         inbox_push_chain(thief, chain, chain_last);
-    /* the pinned ones go back to the front, in order */
+    /* the pinned and preempted ones go back to the front, in order */
     if (keep.head) {
         keep.tail->rq_next = c->rq.head;
         if (!c->rq.head)

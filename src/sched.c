@@ -225,6 +225,7 @@ static void context_switch(struct cpu *c, struct task *prev, struct task *next)
     WRITE_ONCE(next->state, SY_RUNNING);
     c->curr = next;
     c->nswitch++;
+    c->need_resched = 0; /* any switch is the reschedule that was wanted */
     prev->saved_errno = *c->errno_ptr;
     san_switch_begin(prev, next, READ_ONCE(prev->state) == SY_ZOMBIE);
     san_tsan_switch(next);
@@ -273,7 +274,43 @@ void sy__schedule(struct cpu *c, struct task *prev)
     if (!next)
         next = idle_task(c);
     WRITE_ONCE(prev->nvcsw, prev->nvcsw + 1);
+    prev->stay_home = false; /* a voluntary switch: free to move again */
     context_switch(c, prev, next);
+}
+
+/* An involuntary switch: prev goes to the back of this CPU's queue.
+ * `home`: it was interrupted at an arbitrary instruction (preempt.c) and
+ * must resume on this CPU. */
+static void involuntary(struct cpu *c, bool home)
+{
+    struct task *prev = c->curr;
+    struct task *next = runq_pop(&c->rq);
+    if (!next)
+        return; /* nobody else wants the CPU: keep it */
+    WRITE_ONCE(prev->state, SY_RUNNABLE);
+    prev->stay_home = home;
+    runq_push(&c->rq, prev);
+    WRITE_ONCE(prev->nivcsw, prev->nivcsw + 1);
+    context_switch(c, prev, next);
+}
+
+/* The tick preempts the running task (preempt.c: tick_handler, which has
+ * checked that it may).  The task resumes here, maybe on another CPU, when
+ * it is switched back in, and returns from its signal handler. */
+void sy__preempt(struct cpu *c)
+{
+    if (cpu_has_events(c)) /* the interrupted code holds no runtime lock */
+        sy__cpu_events(c, EV_ALL);
+    involuntary(c, true);
+}
+
+/* A safe point after the tick wanted to preempt: give up the CPU now. */
+void sy__resched(struct cpu *c)
+{
+    c->need_resched = 0;
+    if (cpu_has_events(c))
+        sy__cpu_events(c, EV_ALL);
+    involuntary(c, false);
 }
 
 /* The idle loop runs a task (cpu.c). */
@@ -300,6 +337,7 @@ int sy_yield(void)
     if (!next)
         return 0; /* nothing else to run: keep the CPU */
     WRITE_ONCE(prev->state, SY_RUNNABLE);
+    prev->stay_home = false;
     runq_push(&c->rq, prev);
     WRITE_ONCE(prev->nvcsw, prev->nvcsw + 1);
     context_switch(c, prev, next);
@@ -340,21 +378,26 @@ static inline void waitq_remove(struct waitq_bucket *b, struct task *t)
 }
 
 /* The lock a sleeper holds may be the runtime's own tree_lock (sy_wait) or a
- * user's lock (sy_sleep), which is always real. */
+ * user's sy_spinlock (sy_sleep), which is always real and keeps its holder
+ * non-preemptible (its count travels with the task). */
 static inline void lock_release(sy_spinlock *lk)
 {
-    if (lk == &rt.tree_lock)
+    if (lk == &rt.tree_lock) {
         rt_unlock(lk);
-    else if (lk)
+    } else if (lk) {
         spin_unlock(lk);
+        this_cpu()->curr->preempt_count--;
+    }
 }
 
 static inline void lock_acquire(sy_spinlock *lk)
 {
-    if (lk == &rt.tree_lock)
+    if (lk == &rt.tree_lock) {
         rt_lock(lk);
-    else if (lk)
+    } else if (lk) {
+        this_cpu()->curr->preempt_count++;
         spin_lock(lk);
+    }
 }
 
 /*
@@ -506,13 +549,24 @@ int sy_sleep(const void *chan, sy_spinlock *lk)
     return sy__sleep(c, chan, lk, 0);
 }
 
+/* After a call that may have made a task RUNNABLE: a pending reschedule
+ * happens here, unless the caller holds a spinlock (it will at unlock). */
+static inline void resched_point(void)
+{
+    struct cpu *c = this_cpu();
+    if (unlikely(c->need_resched) && !c->curr->preempt_count)
+        sy__resched(c);
+}
+
 int sy_wakeup(const void *chan)
 {
     if (!this_cpu())
         return -EPERM;
     if (!chan)
         return -EINVAL;
-    return sy__wakeup(chan, -1);
+    int n = sy__wakeup(chan, -1);
+    resched_point();
+    return n;
 }
 
 int sy_wakeup_one(const void *chan)
@@ -521,7 +575,9 @@ int sy_wakeup_one(const void *chan)
         return -EPERM;
     if (!chan)
         return -EINVAL;
-    return sy__wakeup(chan, 1);
+    int n = sy__wakeup(chan, 1);
+    resched_point();
+    return n;
 }
 
 /* Wait until lk looks free: spin a little, then yield the host CPU each
@@ -536,14 +592,22 @@ void sy__spin_wait(sy_spinlock *lk)
     }
 }
 
+/* A task holding a spinlock is not preempted: another task spinning for
+ * it on the same CPU would wait for a holder that cannot run. */
 void sy_spin_lock(sy_spinlock *lk)
 {
+    struct cpu *c = this_cpu();
+    if (c)
+        c->curr->preempt_count++;
     spin_lock(lk);
 }
 
 void sy_spin_unlock(sy_spinlock *lk)
 {
     spin_unlock(lk);
+    struct cpu *c = this_cpu();
+    if (c && --c->curr->preempt_count == 0 && c->need_resched)
+        sy__resched(c);
 }
 
 /* ------------------------------------------------------------- deadlock */

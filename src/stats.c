@@ -1,98 +1,15 @@
 /*
- * stats.c - per-task accounting and introspection: the accounting tick, the
- * ps table, state names and error strings.
- *
- * The tick: each CPU arms a timer on its host thread's CPU-time clock
- * (timer_create(CLOCK_THREAD_CPUTIME_ID) delivered to that thread with
- * SIGEV_THREAD_ID).  It fires only while the thread consumes CPU, so an idle
- * or blocked CPU gets no signal, and a task blocked in a host system call is
- * not interrupted by it.  The handler charges one tick to the running task
- * (Linux's account_process_tick) and refreshes the coarse clock that stamps
- * RUNNABLE periods.  The kernel checks CPU-time timers on its own tick
- * (250 Hz here), so ticks shorter than 4 ms are rounded up by the kernel;
- * the charged time is still the configured tick, on average right.
+ * stats.c - introspection: the ps table, state names and error strings.
+ * (The accounting tick is in preempt.c: the same signal is the trap.)
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "runq.h"
-
-#define TICK_SIGNAL SIGURG /* ignored by default, as Go's preemption signal */
-
-static struct sigaction old_tick_action;
-
-static void tick_handler(int sig, siginfo_t *si, void *uc)
-{
-    (void)sig, (void)uc;
-    int saved = errno;
-    struct cpu *c = this_cpu();
-    if (c) {
-        /* a timer signal that was still pending when the timer expired
-         * again is not sent twice: the kernel counts the misses instead */
-        unsigned n = 1;
-        if (si->si_code == SI_TIMER && si->si_overrun > 0)
-            n += (unsigned)si->si_overrun;
-        WRITE_ONCE(c->curr->ticks, c->curr->ticks + n);
-        /* how short-lived are this CPU's tasks? (runq.c: donate) */
-        unsigned long exits = c->nexits - c->nexits_tick;
-        c->nexits_tick = c->nexits;
-        c->tiny_tasks = exits * TINY_TASK_NS > n * rt.tick_ns;
-        uint64_t now = sy__now_ns();
-        __atomic_store_n(&rt.coarse_ns, now, __ATOMIC_RELAXED);
-        if (__atomic_load_n(&rt.timer_next, __ATOMIC_RELAXED) <= now)
-            sy__post(c, EV_TIMER); /* run them at the next schedule point */
-    }
-    errno = saved;
-}
-
-int sy__tick_start(struct cpu *c)
-{
-    if (c->id == 0) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = tick_handler;
-        sa.sa_flags = SA_SIGINFO | SA_RESTART;
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(TICK_SIGNAL, &sa, &old_tick_action) != 0)
-            return -errno;
-    }
-    struct sigevent ev;
-    memset(&ev, 0, sizeof ev);
-    ev.sigev_notify = SIGEV_THREAD_ID;
-    ev.sigev_signo = TICK_SIGNAL;
-    ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
-    timer_t *t = malloc(sizeof *t);
-    if (!t)
-        return -ENOMEM;
-    if (timer_create(CLOCK_THREAD_CPUTIME_ID, &ev, t) != 0) {
-        int e = -errno;
-        free(t);
-        return e;
-    }
-    struct itimerspec its = {
-        .it_interval = {(time_t)(rt.tick_ns / 1000000000u), (long)(rt.tick_ns % 1000000000u)},
-        .it_value = {(time_t)(rt.tick_ns / 1000000000u), (long)(rt.tick_ns % 1000000000u)},
-    };
-    timer_settime(*t, 0, &its, NULL);
-    c->tick_timer = t;
-    return 0;
-}
-
-void sy__tick_stop(struct cpu *c)
-{
-    if (c->tick_timer) {
-        timer_delete(*(timer_t *)c->tick_timer);
-        free(c->tick_timer);
-        c->tick_timer = NULL;
-    }
-    if (c->id == 0)
-        sigaction(TICK_SIGNAL, &old_tick_action, NULL);
-}
 
 /* Decimal, async-signal-safe. */
 void sy__fmt_u64(char *buf, size_t n, uint64_t v)

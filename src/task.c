@@ -154,7 +154,7 @@ static bool attr_ok(const sy_attr *attr)
         return true;
     if (attr->stack_size && (attr->stack_size < SY_STACK_MIN || attr->stack_size > SY_STACK_MAX))
         return false;
-    if (attr->flags & ~SY_ATTR_PIN)
+    if (attr->flags & ~(SY_ATTR_PIN | SY_ATTR_NOPREEMPT))
         return false;
     if ((attr->flags & SY_ATTR_PIN) && (attr->cpu < 0 || attr->cpu >= rt.ncpu))
         return false;
@@ -196,6 +196,7 @@ int sy__spawn(struct task *parent, sy_fn fn, void *arg, const sy_attr *attr, int
     strncpy(t->name, name, SY_NAME_MAX - 1);
     t->name[SY_NAME_MAX - 1] = '\0';
     t->pin = attr && (attr->flags & SY_ATTR_PIN) ? attr->cpu : -1;
+    t->nopreempt = attr && (attr->flags & SY_ATTR_NOPREEMPT);
     t->tm_index = -1;
     if (parent)
         child_link(parent, t);
@@ -235,6 +236,8 @@ int sy_spawn(sy_fn fn, void *arg, const sy_attr *attr)
         if (offer_work_needed(c))
             sy__offer_work(c);
     }
+    if (unlikely(c->need_resched) && !self->preempt_count)
+        sy__resched(c);
     return err ? err : pid;
 }
 

@@ -165,6 +165,17 @@ static inline void arch_ctx_init(struct arch_ctx *c, void *stack_top,
 #endif
 }
 
+/* The interrupted PC in a signal handler's ucontext. */
+#include <ucontext.h>
+static inline uintptr_t arch_uc_pc(void *uc)
+{
+#if defined(__x86_64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
+#else
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.pc;
+#endif
+}
+
 /* Has this context never run? */
 static inline int arch_ctx_fresh(const struct arch_ctx *c)
 {

@@ -1,0 +1,206 @@
+/*
+ * b_preempt - what preemption costs and what it buys.
+ *
+ *   b_preempt overhead   two CPU-bound tasks on one CPU: wall time with
+ *                        preemption off (reference, same run) and with a
+ *                        10 ms, 1 ms and 100 us quantum; ratio to off
+ *   b_preempt latency    one CPU: 100 ms requests run back to back while
+ *                        short ones (about 10 us of work) arrive every 2 ms
+ *                        on a fixed schedule; p50 and p99 latency of the
+ *                        short ones, from their scheduled arrival (so a late
+ *                        generator counts), with preemption off, at 1 ms and
+ *                        at 100 us.  bench/go/latency.go is the same in Go.
+ *   b_preempt all
+ *   --tsv as in b_core.
+ */
+#include "bench.h"
+
+#include <errno.h>
+
+#include "switchyard.h"
+
+static int reps;
+
+/* ------------------------------------------------------------ overhead */
+
+static long work_iters;
+static volatile double sink;
+
+static int worker(void *arg)
+{
+    (void)arg;
+    double x = 1;
+    for (long i = 0; i < work_iters; i++)
+        x = x * 1.0000001 + 1e-9;
+    sink = x;
+    return 0;
+}
+
+static int init_two_workers(void *arg)
+{
+    (void)arg;
+    sy_spawn(worker, NULL, NULL);
+    sy_spawn(worker, NULL, NULL);
+    while (sy_wait(-1, NULL, 0) > 0)
+        ;
+    return 0;
+}
+
+static double run_workers_ms(unsigned quantum_us)
+{
+    sy_config c = {.ncpu = 1, .quantum_us = quantum_us, .flags = quantum_us ? 0 : SY_NO_PREEMPT};
+    uint64_t t0 = now_ns();
+    if (sy_run(&c, init_two_workers, NULL) != 0)
+        exit(1);
+    return (double)(now_ns() - t0) / 1e6;
+}
+
+static void bench_overhead(void)
+{
+    static const unsigned q[] = {10000, 1000, 100};
+    static const char *go[] = {"PreemptOverhead/10ms", "PreemptOverhead/1ms",
+                               "PreemptOverhead/100us"};
+    static const char *tsv[] = {"switchyard_preempt_10ms", "switchyard_preempt_1ms",
+                                "switchyard_preempt_100us"};
+    double off[64] = {0}, on[3][64] = {{0}}, ratio[3][64] = {{0}};
+    work_iters = 300000000; /* about 0.4 s per task */
+    for (int r = 0; r < reps; r++) { /* interleaved, so noise hits all alike */
+        off[r] = run_workers_ms(0);
+        for (int k = 0; k < 3; k++) {
+            on[k][r] = run_workers_ms(q[k]);
+            ratio[k][r] = on[k][r] / off[r];
+        }
+    }
+    report("PreemptOverhead/off", "switchyard_preempt_off", "wall", 2, off, reps, "ms", 0);
+    for (int k = 0; k < 3; k++) {
+        report(go[k], tsv[k], "wall", 2, on[k], reps, "ms", 0);
+        note("CPU-bound work, quantum %u us: %.2f%% slower than without preemption (median "
+             "of ratios)%s", q[k], (median(ratio[k], reps) - 1) * 100,
+             q[k] == 1000 ? "; target <= 1%" : "");
+    }
+}
+
+/* ------------------------------------------------------------- latency */
+
+#define SHORT_PERIOD_NS 2000000ull /* a short request every 2 ms */
+#define LONG_NS 100000000ull       /* long requests: 100 ms of work */
+#define MAX_SHORT 4096
+
+static uint64_t spin_iters_per_us;
+static uint64_t lat[MAX_SHORT];
+static int nlat, nshort;
+static volatile int lat_stop;
+
+static void burn_iters(uint64_t n)
+{
+    double x = 1;
+    for (uint64_t i = 0; i < n; i++)
+        x = x * 1.0000001 + 1e-9;
+    sink = x;
+}
+
+static int short_req(void *arg)
+{
+    uint64_t due = (uint64_t)(uintptr_t)arg;
+    burn_iters(10 * spin_iters_per_us); /* about 10 us */
+    if (nlat < MAX_SHORT)
+        lat[nlat++] = now_ns() - due;
+    return 0;
+}
+
+static int long_reqs(void *arg)
+{
+    (void)arg;
+    while (!lat_stop)
+        burn_iters(LONG_NS / 1000 * spin_iters_per_us); /* 100 ms, no runtime call */
+    return 0;
+}
+
+/* Spawns the short requests on a fixed schedule, and reaps them. */
+static int generator(void *arg)
+{
+    (void)arg;
+    uint64_t t0 = now_ns() + 10000000;
+    for (int k = 0; k < nshort; k++) {
+        uint64_t due = t0 + (uint64_t)k * SHORT_PERIOD_NS, now = now_ns();
+        if (due > now)
+            sy_nanosleep(due - now);
+        sy_spawn(short_req, (void *)(uintptr_t)due, NULL);
+        while (sy_wait(-1, NULL, SY_WNOHANG) > 0)
+            ;
+    }
+    while (sy_wait(-1, NULL, 0) > 0)
+        ;
+    lat_stop = 1;
+    return 0;
+}
+
+static int init_latency(void *arg)
+{
+    (void)arg;
+    sy_spawn(long_reqs, NULL, NULL);
+    sy_spawn(generator, NULL, NULL);
+    while (sy_wait(-1, NULL, 0) > 0)
+        ;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void bench_latency(void)
+{
+    /* calibrate the spin loop */
+    uint64_t t0 = now_ns();
+    burn_iters(100000000);
+    spin_iters_per_us = 100000000ull * 1000 / (now_ns() - t0);
+    static const unsigned q[] = {0, 1000, 100};
+    static const char *name[] = {"off", "1ms", "100us"};
+    nshort = 1000; /* 2 s of traffic */
+    for (int k = 0; k < 3; k++) {
+        nlat = 0;
+        lat_stop = 0;
+        sy_config c = {.ncpu = 1, .quantum_us = q[k], .flags = q[k] ? 0 : SY_NO_PREEMPT};
+        if (sy_run(&c, init_latency, NULL) != 0)
+            exit(1);
+        qsort(lat, (size_t)nlat, sizeof lat[0], cmp_u64);
+        double p50 = (double)lat[nlat / 2] / 1e3, p99 = (double)lat[nlat * 99 / 100] / 1e3;
+        char go[64], tsv[64];
+        snprintf(go, sizeof go, "ShortLatency/%s/p50", name[k]);
+        snprintf(tsv, sizeof tsv, "switchyard_latency_%s", name[k]);
+        report1(go, tsv, "p50", nlat, p50, "us");
+        snprintf(go, sizeof go, "ShortLatency/%s/p99", name[k]);
+        report1(go, tsv, "p99", nlat, p99, "us");
+        note("short requests behind 100 ms ones, preemption %s: p50 %.0f us, p99 %.0f us (%d "
+             "requests)", name[k], p50, p99, nlat);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int a = 1;
+    const char *fmt = getenv("BENCH_FORMAT");
+    bench_tsv = fmt && !strcmp(fmt, "tsv");
+    if (a < argc && !strcmp(argv[a], "--tsv")) {
+        bench_tsv = 1;
+        a++;
+    }
+    if (a >= argc) {
+        fprintf(stderr, "usage: %s [--tsv] overhead|latency|all\n", argv[0]);
+        return 2;
+    }
+    reps = bench_reps();
+    int all = !strcmp(argv[a], "all"), known = all;
+    if (all || !strcmp(argv[a], "overhead"))
+        known = 1, bench_overhead();
+    if (all || !strcmp(argv[a], "latency"))
+        known = 1, bench_latency();
+    if (!known) {
+        fprintf(stderr, "%s: unknown benchmark '%s'\n", argv[0], argv[a]);
+        return 2;
+    }
+    return 0;
+}

@@ -1,0 +1,424 @@
+/*
+ * preempt.c - the per-CPU tick: accounting, due timers, and preemption.
+ *
+ * Each CPU has one timer aimed at its own host thread (timer_create with
+ * SIGEV_THREAD_ID).  Its signal handler is the trap.  It charges the tick to
+ * the running task (Linux's account_process_tick), notices due timers, and,
+ * when the running task has had the CPU for a whole quantum, preempts it.
+ *
+ * How a task is preempted: inside the handler.  The handler calls
+ * sy__preempt() (sched.c), which puts the task at the end of its CPU's run
+ * queue and runs the next one through the usual context_switch(); the
+ * preempted task stays suspended inside its handler, and resumes by
+ * returning from it, on whichever host thread it is switched back in.  The
+ * kernel's signal frame, on the task's own stack, is then the save of its
+ * whole state: every general register, the flags, and the FP/vector state in
+ * the kernel's own format (x87/SSE/AVX/AVX-512 on x86-64, FPSIMD/SVE on
+ * AArch64), which rt_sigreturn restores bit for bit.  The voluntary switch
+ * is untouched: full state is saved only on this path, as the Xen seed's
+ * lazy switching argues.
+ *   Rejected: Go's way, where the handler only redirects the interrupted
+ * context to an assembly stub that saves everything and calls the
+ * scheduler.  It keeps the handler short, but the stub must save by hand
+ * every register file the CPU may have (and grow with each ISA extension),
+ * must step over the x86-64 red zone, and on AArch64 has no free register
+ * to return through.  The kernel already does all of that.
+ *   What that costs and how it stays right: the handler is installed with
+ * SA_NODEFER, so the timer signal is not blocked while a preempted task
+ * sits in its handler, and the thread it leaves keeps receiving ticks with
+ * no sigprocmask call; the signal mask saved in the frame (the task's, with
+ * the tick unblocked) is what rt_sigreturn restores on the thread it
+ * resumes on.  The frame takes stack room: up to about 3 KiB with AVX-512
+ * (AT_MINSIGSTKSZ), which every task stack leaves.  errno is saved and
+ * restored with the task as on any switch.
+ *
+ * When the handler must not switch, it sets cpu->need_resched and the task
+ * gives up its CPU at the next safe point: sy_preempt_enable, the unlock of
+ * its last spinlock, or its next runtime call that may switch.  Not
+ * preemptible:
+ *   - a task whose preempt count is above zero (sy_preempt_disable, a held
+ *     sy_spinlock) or that was spawned with SY_ATTR_NOPREEMPT;
+ *   - the idle task, and a CPU whose current task is mid-switch;
+ *   - interrupted code other than the program's own: the handler compares
+ *     the interrupted PC with the executable parts of the main program
+ *     (found with dl_iterate_phdr), minus the runtime's own code (the
+ *     sy_text section the build renames it into), plus any library declared
+ *     safe with sy_preempt_library().  The C library, the dynamic loader,
+ *     the vDSO, sanitizer runtimes - every shared library - are unsafe by
+ *     default: malloc and stdio hold locks that another task on the same
+ *     thread would deadlock on.
+ * A task that spends nearly all its time inside the C library is preempted
+ * when a tick lands outside it; one that never leaves it (one enormous
+ * memcpy) runs until it does, as a non-preemptible kernel section would.
+ *
+ * A preempted task resumes on the CPU (host thread) it was preempted on:
+ * it may be between computing the address of a thread-local variable
+ * (errno: glibc's __errno_location()) and using it.  It may move again
+ * after its next voluntary switch (runq.c: donate skips it meanwhile).
+ *
+ * A killed task that the handler may preempt exits there, with
+ * SY_EXIT_KILLED, so a task that never calls into the runtime can still be
+ * killed (its kill point is its next tick).
+ *
+ * The clock: a quantum of 4 ms or more uses the thread's CPU-time clock
+ * (CLOCK_THREAD_CPUTIME_ID).  It advances only while the thread computes,
+ * so an idle CPU gets no signal and a task blocked in a system call is never
+ * interrupted by it; the kernel checks it on its own tick (250 Hz here), so
+ * the quantum is met to within 4 ms.  A shorter quantum (down to 100 us)
+ * needs CLOCK_MONOTONIC, which fires on time but also while the thread
+ * blocks: it is disarmed while the CPU is parked, and SA_RESTART restarts
+ * the interrupted system calls that can be restarted.  Those that never are
+ * (poll, epoll_wait, select, nanosleep, ... see signal(7)) can return EINTR
+ * to a task that uses them under a short quantum: the runtime's own calls
+ * retry; a task of yours can make such calls inside sy_preempt_disable(),
+ * or run with the default quantum.
+ *
+ * The default quantum is 10 ms, as Go's: at 10 ms a tick costs about 0.05%
+ * of a CPU (b_preempt), and a task waits at most 10 ms per task ahead of it.
+ */
+#include <dlfcn.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "runq.h"
+
+#define TICK_SIGNAL SIGURG /* ignored by default, as Go's preemption signal */
+#define CPU_CLOCK_MIN_NS 4000000ull /* below this, CLOCK_MONOTONIC */
+
+static struct sigaction old_tick_action;
+
+/* ------------------------------------------------------ preemptible code */
+
+/* The runtime's own code, renamed into its own section by the build. */
+extern char __start_sy_text[] __attribute__((weak, visibility("hidden")));
+extern char __stop_sy_text[] __attribute__((weak, visibility("hidden")));
+
+struct range {
+    uintptr_t lo, hi;
+};
+
+/* Ranges of code the handler may interrupt with a switch, sorted.  Replaced
+ * as a whole (the handler reads it without a lock); old tables are freed
+ * when the runtime stops. */
+struct code_map {
+    int n;
+    struct code_map *older;
+    struct range r[];
+};
+
+static struct code_map *code_map;
+
+#define MAX_DECLARED 32
+static struct {
+    char name[64];
+    bool safe;
+} declared[MAX_DECLARED];
+static int ndeclared;
+static sy_spinlock declared_lock;
+
+static bool declared_safe(const char *path, bool *safe)
+{
+    for (int i = 0; i < ndeclared; i++)
+        if (strstr(path, declared[i].name)) {
+            *safe = declared[i].safe;
+            return true;
+        }
+    return false;
+}
+
+struct build {
+    struct range *r;
+    int n, cap;
+};
+
+static void add_range(struct build *b, uintptr_t lo, uintptr_t hi)
+{
+    if (lo >= hi)
+        return;
+    if (b->n == b->cap) {
+        int cap = b->cap ? b->cap * 2 : 16;
+        struct range *r = realloc(b->r, (size_t)cap * sizeof *r);
+        if (!r)
+            return; /* a range less: less preemption, never more */
+        b->r = r;
+        b->cap = cap;
+    }
+    b->r[b->n++] = (struct range){lo, hi};
+}
+
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct build *b = arg;
+    bool main_program = !info->dlpi_name || !info->dlpi_name[0];
+    bool safe = main_program;
+    if (!main_program)
+        declared_safe(info->dlpi_name, &safe);
+    else
+        declared_safe("(main)", &safe);
+    if (!safe)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        uintptr_t slo = (uintptr_t)__start_sy_text, shi = (uintptr_t)__stop_sy_text;
+        if (slo && slo < hi && shi > lo) { /* the runtime is linked in: cut it out */
+            add_range(b, lo, slo);
+            add_range(b, shi, hi);
+        } else {
+            add_range(b, lo, hi);
+        }
+    }
+    return 0;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+    const struct range *x = a, *y = b;
+    return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+/* (Re)build the map of preemptible code. */
+static int code_map_build(void)
+{
+    struct build b = {0};
+    dl_iterate_phdr(phdr_cb, &b);
+    qsort(b.r, (size_t)b.n, sizeof *b.r, range_cmp);
+    struct code_map *m = malloc(sizeof *m + (size_t)b.n * sizeof(struct range));
+    if (!m) {
+        free(b.r);
+        return -ENOMEM;
+    }
+    m->n = b.n;
+    if (b.n)
+        memcpy(m->r, b.r, (size_t)b.n * sizeof *b.r);
+    free(b.r);
+    m->older = code_map;
+    __atomic_store_n(&code_map, m, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static void code_map_free(void)
+{
+    struct code_map *m = __atomic_exchange_n(&code_map, NULL, __ATOMIC_ACQ_REL);
+    while (m) {
+        struct code_map *o = m->older;
+        free(m);
+        m = o;
+    }
+}
+
+static __attribute__((unused)) bool pc_preemptible(uintptr_t pc)
+{
+    const struct code_map *m = __atomic_load_n(&code_map, __ATOMIC_ACQUIRE);
+    if (!m)
+        return false;
+    int lo = 0, hi = m->n - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (pc < m->r[mid].lo)
+            hi = mid - 1;
+        else if (pc >= m->r[mid].hi)
+            lo = mid + 1;
+        else
+            return true;
+    }
+    return false;
+}
+
+int sy_preempt_library(const char *name, int safe)
+{
+    if (!name || !name[0] || strlen(name) >= sizeof declared[0].name)
+        return -EINVAL;
+    spin_lock(&declared_lock);
+    int i;
+    for (i = 0; i < ndeclared; i++)
+        if (!strcmp(declared[i].name, name))
+            break;
+    if (i == MAX_DECLARED) {
+        spin_unlock(&declared_lock);
+        return -ENOSPC;
+    }
+    strcpy(declared[i].name, name);
+    declared[i].safe = safe != 0;
+    if (i == ndeclared)
+        ndeclared++;
+    spin_unlock(&declared_lock);
+    /* a running runtime sees it at once */
+    if (__atomic_load_n(&code_map, __ATOMIC_ACQUIRE) && this_cpu())
+        return code_map_build();
+    return 0;
+}
+
+/* --------------------------------------------------------------- the tick */
+
+/* May the handler switch `t` away now? */
+static bool preemptible(struct cpu *c, struct task *t, void *uc)
+{
+#if defined(SY_TSAN) || defined(SY_VALGRIND)
+    /* TSan delivers signals at its own points, where switching is unsafe.
+     * Under valgrind, a task preempted in its handler resumes with a
+     * corrupted register once a runtime has preempted before in the same
+     * process (seen in t_preempt; not explained yet).  Both builds keep
+     * the tick and preempt at safe points only (need_resched). */
+    (void)c, (void)t, (void)uc;
+    return false;
+#else
+    if (t == &c->idle || t->preempt_count || t->nopreempt || t->state != SY_RUNNING)
+        return false;
+    return pc_preemptible(arch_uc_pc(uc));
+#endif
+}
+
+static void tick_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    int saved = errno;
+    struct cpu *c = this_cpu();
+    if (!c)
+        goto out;
+
+    /* account: a timer signal still pending when the timer expired again is
+     * not sent twice; the kernel counts the misses instead */
+    unsigned n = 1;
+    if (si->si_code == SI_TIMER && si->si_overrun > 0)
+        n += (unsigned)si->si_overrun;
+    struct task *t = c->curr;
+    WRITE_ONCE(t->ticks, t->ticks + n);
+    uint64_t now = sy__now_ns();
+    __atomic_store_n(&rt.coarse_ns, now, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&rt.timer_next, __ATOMIC_RELAXED) <= now)
+        sy__post(c, EV_TIMER); /* run them at the next schedule point */
+
+    /* how short-lived are this CPU's tasks? (runq.c: donate) */
+    unsigned long exits = c->nexits - c->nexits_tick;
+    c->nexits_tick = c->nexits;
+    c->tiny_tasks = exits * TINY_TASK_NS > n * rt.tick_ns;
+
+    /* preempt: has the same task had the CPU for a whole quantum? */
+    if (!rt.quantum_ns)
+        goto out;
+    if (c->nswitch != c->tick_nswitch) { /* it switched since: a new slice */
+        c->tick_nswitch = c->nswitch;
+        c->slice_ns = 0;
+    }
+    c->slice_ns += n * rt.tick_ns;
+    if (c->slice_ns < rt.quantum_ns || t == &c->idle)
+        goto out;
+    if (!preemptible(c, t, uc)) {
+        c->need_resched = 1; /* at the next safe point */
+        goto out;
+    }
+    errno = saved;
+    if (__atomic_load_n(&t->killed, __ATOMIC_RELAXED))
+        sy__task_exit(c, SY_EXIT_KILLED); /* its kill point is this tick */
+    sy__preempt(c);
+    /* t runs again, maybe on another CPU, with a new slice */
+    c = this_cpu();
+    c->tick_nswitch = c->nswitch;
+    c->slice_ns = 0;
+    saved = errno;
+out:
+    errno = saved;
+}
+
+static void set_period(struct cpu *c, uint64_t ns)
+{
+    struct itimerspec its = {
+        .it_interval = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)},
+        .it_value = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)},
+    };
+    timer_settime(*(timer_t *)c->tick_timer, 0, &its, NULL);
+}
+
+int sy__tick_start(struct cpu *c)
+{
+    if (c->id == 0) {
+        if (rt.quantum_ns && code_map_build() != 0)
+            return -ENOMEM;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = tick_handler;
+        /* SA_NODEFER: not blocked while a preempted task sits in it */
+        sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(TICK_SIGNAL, &sa, &old_tick_action) != 0)
+            return -errno;
+    }
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = TICK_SIGNAL;
+    ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    timer_t *t = malloc(sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    clockid_t clock = rt.tick_monotonic ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID;
+    if (timer_create(clock, &ev, t) != 0) {
+        int e = -errno;
+        free(t);
+        return e;
+    }
+    c->tick_timer = t;
+    set_period(c, rt.tick_ns);
+    return 0;
+}
+
+/* A CPU about to park stops a wall-clock tick, and starts it again after:
+ * an idle CPU gets no signals.  (A CPU-time tick stops by itself.) */
+void sy__tick_park(struct cpu *c, bool parking)
+{
+    if (rt.tick_monotonic && c->tick_timer)
+        set_period(c, parking ? 0 : rt.tick_ns);
+}
+
+void sy__tick_stop(struct cpu *c)
+{
+    if (c->tick_timer) {
+        timer_delete(*(timer_t *)c->tick_timer);
+        free(c->tick_timer);
+        c->tick_timer = NULL;
+    }
+    if (c->id == 0) {
+        sigaction(TICK_SIGNAL, &old_tick_action, NULL);
+        code_map_free();
+    }
+}
+
+/* Choose the tick's period and clock for the configured quantum. */
+void sy__tick_config(uint64_t tick_ns, uint64_t quantum_ns)
+{
+    rt.quantum_ns = quantum_ns;
+    rt.tick_ns = quantum_ns && quantum_ns < tick_ns ? quantum_ns : tick_ns;
+    rt.tick_monotonic = rt.tick_ns < CPU_CLOCK_MIN_NS;
+}
+
+/* ------------------------------------------------------- public calls */
+
+int sy_preempt_disable(void)
+{
+    struct cpu *c = this_cpu();
+    if (!c)
+        return -EPERM;
+    c->curr->preempt_count++;
+    return 0;
+}
+
+int sy_preempt_enable(void)
+{
+    struct cpu *c = this_cpu();
+    if (!c)
+        return -EPERM;
+    struct task *t = c->curr;
+    if (t->preempt_count == 0)
+        return -EINVAL; /* not disabled */
+    if (--t->preempt_count == 0 && c->need_resched)
+        sy__resched(c); /* the safe point a tick was waiting for */
+    return 0;
+}
