@@ -145,6 +145,12 @@ STRESS_SECONDS ?= 60
 stress: $(B)/tests/t_stress
 	SY_STRESS_SECONDS=$(STRESS_SECONDS) $(EMULATOR) $(B)/tests/t_stress
 
+# tests/t_preempt.c's libc case (malloc, free, printf under a 100 us
+# quantum on 2 CPUs) for 60 s instead of 1 s.
+SOAK_SECONDS ?= 60
+soak: $(B)/tests/t_preempt
+	SY_SOAK_SECONDS=$(SOAK_SECONDS) SY_TEST_ONLY=test_libc_not_interrupted $(EMULATOR) $(B)/tests/t_preempt
+
 bench: $(BENCHBIN)
 	@taskset -c $(BENCH_CPU) $(B)/bench/b_core all
 	@taskset -c $(BENCH_CPU) $(B)/bench/b_preempt all
@@ -170,5 +176,5 @@ install: $(B)/libswitchyard.a $(B)/libswitchyard.so
 clean:
 	rm -rf build build-*
 
-.PHONY: all demo test stress bench bench-go install clean
+.PHONY: all demo test stress soak bench bench-go install clean
 .SECONDARY:

@@ -288,6 +288,14 @@ static int init_libc(void *arg)
     for (long i = 0; i < 8; i++)
         sy_spawn(libc_task, (void *)i, NULL);
     sy_nanosleep((uint64_t)(secs * 1e9));
+    /* they were preempted (in their own code, between library calls) */
+    sy_task_info v[16];
+    int n = sy_ps(v, 16);
+    uint64_t niv = 0;
+    for (int i = 0; i < n; i++)
+        niv += v[i].pid != 1 ? v[i].nivcsw : 0;
+    fprintf(stderr, "[%llu preemptions] ", (unsigned long long)niv);
+    CHECK(niv > 0);
     libc_stop = 1;
     while (sy_wait(-1, NULL, 0) > 0)
         ;
