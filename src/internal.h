@@ -217,7 +217,6 @@ struct cpu {
     int idling;               /* 1 while it has nothing to run (claimable) */
     struct task *inbox;       /* RUNNABLE tasks handed over by other CPUs */
     struct cpu *steal_req;    /* an idle CPU that asked it for work */
-    unsigned long nr_queued;  /* its run queue's length, for thieves to read */
 };
 
 /* The CPU of the calling host thread, or NULL outside the runtime. */

@@ -10,8 +10,12 @@
 #include "test.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "internal.h" /* the watchdog's dump reads the runtime's state */
 
 #define MAX_IDS 2000000
 #define KILLED_FLAG 0x40000000 /* a sleeper that saw its kill exits with id | this */
@@ -91,15 +95,24 @@ struct box {
 
 static int node(void *arg);
 
+/* Live tasks are capped, so that winding down after the deadline stays
+ * short on a fast machine (it grows with what is alive then). */
+#define MAX_LIVE 20000
+static long live;
+
 static int spawn_kind(enum kind k, uint32_t *seed)
 {
+    if (__atomic_load_n(&live, __ATOMIC_RELAXED) >= MAX_LIVE)
+        return -1;
     int id = new_id(k);
     if (id < 0)
         return -1;
     long a = (long)id | (long)(rnd(seed) & 0xffff) << 32;
+    __atomic_fetch_add(&live, 1, __ATOMIC_RELAXED);
     int pid = sy_spawn(node, (void *)a, NULL);
     if (pid == -EAGAIN || pid == -ENOMEM) { /* out of tasks: fine, say it was reaped */
         reaped[id] = 1;
+        __atomic_fetch_sub(&live, 1, __ATOMIC_RELAXED);
         return -1;
     }
     CHECK(pid > 0);
@@ -221,9 +234,17 @@ static int tree(int id, uint32_t seed)
     return id;
 }
 
+static int node_kind(long a);
+
 static int node(void *arg)
 {
-    long a = (long)arg;
+    int r = node_kind((long)arg);
+    __atomic_fetch_sub(&live, 1, __ATOMIC_RELAXED);
+    return r;
+}
+
+static int node_kind(long a)
+{
     int id = (int)(a & 0xffffffff);
     uint32_t seed = (uint32_t)(a >> 32) * 2654435761u + (uint32_t)id;
     if (!seed)
@@ -276,6 +297,65 @@ static int init_stress(void *arg)
     return 0;
 }
 
+/* ------------------------------------------------------------ watchdog */
+
+/* A hang (a lost wakeup the deadlock detector cannot see, because some task
+ * is still runnable: a yielder) would otherwise only show as the runner's
+ * timeout.  Past its limit the watchdog, a plain thread, prints what every
+ * CPU and every task is doing, racily (the runtime is stuck anyway), then
+ * aborts. */
+static double watchdog_secs;
+
+static void dump_runtime(void)
+{
+    uint64_t now = mono_ns();
+    fprintf(stderr, "\nwatchdog: still running after %.0f s; runtime state:\n", watchdog_secs);
+    fprintf(stderr, "ncpu %d nidle %d nparked %d ntimers %u timer_next %+lld ns owner %d "
+                    "nlive %u init %d\n",
+            rt.ncpu, READ_ONCE(rt.nidle), READ_ONCE(rt.nparked), READ_ONCE(rt.ntimers),
+            READ_ONCE(rt.timer_next) == UINT64_MAX
+                ? 0ll : (long long)(READ_ONCE(rt.timer_next) - now),
+            READ_ONCE(rt.timer_owner) ? READ_ONCE(rt.timer_owner)->id : -1,
+            READ_ONCE(rt.nlive), rt.init ? READ_ONCE(rt.init->state) : -1);
+    for (int i = 0; i < rt.ncpu; i++) {
+        struct cpu *c = &rt.cpus[i];
+        struct task *cur = READ_ONCE(c->curr);
+        fprintf(stderr, "cpu %d: curr pid %d (%s) rq %lu events %#x parked %d idling %d "
+                        "inbox %p steal_req %d need_resched %d nswitch %llu\n",
+                i, cur ? cur->pid : -1, cur ? cur->name : "?", READ_ONCE(c->rq.len),
+                READ_ONCE(c->events), READ_ONCE(c->parked), READ_ONCE(c->idling),
+                (void *)READ_ONCE(c->inbox),
+                READ_ONCE(c->steal_req) ? READ_ONCE(c->steal_req)->id : -1,
+                READ_ONCE(c->need_resched), (unsigned long long)READ_ONCE(c->nswitch));
+    }
+    int shown = 0;
+    for (uint32_t sl = 0; sl < rt.nslots && shown < 200; sl++) {
+        struct task *t = &rt.chunks[sl / TASK_CHUNK][sl % TASK_CHUNK];
+        int st = READ_ONCE(t->state);
+        if (st == SY_UNUSED || st == SY_ZOMBIE)
+            continue;
+        shown++;
+        fprintf(stderr, "  pid %d %s cpu %d chan %p tm_index %d deadline %+lld ns "
+                        "killed %d nvcsw %llu nivcsw %llu\n",
+                t->pid, sy_state_name(st), t->cpu ? t->cpu->id : -1, READ_ONCE(t->chan),
+                READ_ONCE(t->tm_index),
+                t->tm_index >= 0 ? (long long)(t->tm_deadline - now) : 0ll,
+                READ_ONCE(t->killed), (unsigned long long)t->nvcsw,
+                (unsigned long long)t->nivcsw);
+    }
+}
+
+static void *watchdog(void *arg)
+{
+    (void)arg;
+    uint64_t until = mono_ns() + (uint64_t)(watchdog_secs * 1e9);
+    while (mono_ns() < until)
+        sleep(1);
+    dump_runtime();
+    abort();
+    return NULL;
+}
+
 static void test_stress(void)
 {
     const char *s = getenv("SY_STRESS_SECONDS");
@@ -285,6 +365,17 @@ static void test_stress(void)
     victim_pid = calloc(MAX_IDS, sizeof *victim_pid);
     CHECK(reaped && kind_of && victim_pid);
     deadline = mono_ns() + (uint64_t)(secs * 1e9);
+    /* before tests/run.sh's limit (60 s; 600 s under valgrind, where four
+     * CPUs share one core and everything is ~50 times slower) */
+    const char *w = getenv("SY_STRESS_WATCHDOG");
+#if defined(SY_VALGRIND)
+    watchdog_secs = w ? atof(w) : secs + 400;
+#else
+    watchdog_secs = w ? atof(w) : secs + 50;
+#endif
+    pthread_t wd;
+    CHECK_EQ(pthread_create(&wd, NULL, watchdog, NULL), 0);
+    pthread_detach(wd);
     run_init_cpus(init_stress, NULL, 0, test_cpus());
     for (int id = ID_BASE; id < next_id && id < MAX_IDS; id++)
         if (kind_of[id] != YIELDER && reaped[id] != 1) {

@@ -36,6 +36,7 @@ func main() {
 	go func() {
 		for !stop.Load() {
 			burn(100000 * perUs) // 100 ms, no call into the scheduler
+			runtime.Gosched()    // between requests, as b_preempt's
 		}
 	}()
 	const n = 1000
