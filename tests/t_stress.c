@@ -375,8 +375,9 @@ static void test_stress(void)
 #endif
     pthread_t wd;
     CHECK_EQ(pthread_create(&wd, NULL, watchdog, NULL), 0);
-    pthread_detach(wd);
     run_init_cpus(init_stress, NULL, 0, test_cpus());
+    pthread_cancel(wd); /* it sleeps: a cancellation point */
+    pthread_join(wd, NULL);
     for (int id = ID_BASE; id < next_id && id < MAX_IDS; id++)
         if (kind_of[id] != YIELDER && reaped[id] != 1) {
             fprintf(stderr, "id %d (kind %d) reaped %d times\n", id, kind_of[id], reaped[id]);
