@@ -63,7 +63,11 @@ endif
 ifneq ($(VALGRIND),)
   B        ?= build-valgrind
   BASE     += -DSY_VALGRIND
+  # --fair-sched: valgrind runs one thread at a time; its default lock lets
+  # a thread that spins and yields take the CPU back before the one it
+  # waits for (t_stress was once seen to stall that way)
   EMULATOR := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+              --fair-sched=yes \
               --exit-on-first-error=no
 endif
 B ?= build

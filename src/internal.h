@@ -196,6 +196,8 @@ struct cpu {
     int id;
     bool is_idle;             /* mirrors `idling`, for the owner */
     int need_resched;         /* the tick wanted to preempt: at the next safe point */
+    struct task *preempted;   /* RUNNABLE, off the queue: rejoins its tail at
+                                 the end of the next task's turn (sched.c) */
     uint64_t tick_nswitch;    /* nswitch at the last tick */
     uint64_t slice_ns;        /* how long the current task has had the CPU */
     uint64_t steal_backoff;   /* ns to wait before asking for work again */
@@ -323,7 +325,7 @@ HIDDEN int sy__wakeup(const void *chan, int max);
 HIDDEN bool sy__wake_task(struct task *t, int err);
 HIDDEN bool sy__wake_sleep(struct task *t, uint32_t seq, int err);
 HIDDEN void sy__deadlock(void);
-HIDDEN void sy__preempt(struct cpu *c);
+HIDDEN bool sy__preempt(struct cpu *c, bool quantum_over);
 HIDDEN void sy__resched(struct cpu *c);
 #if defined(SY_DEBUG)
 __attribute__((noreturn)) HIDDEN void sy__panic(const char *what, struct task *t);

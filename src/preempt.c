@@ -293,7 +293,8 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
     WRITE_ONCE(t->ticks, t->ticks + n);
     uint64_t now = sy__now_ns();
     __atomic_store_n(&rt.coarse_ns, now, __ATOMIC_RELAXED);
-    if (__atomic_load_n(&rt.timer_next, __ATOMIC_RELAXED) <= now)
+    bool due = __atomic_load_n(&rt.timer_next, __ATOMIC_RELAXED) <= now;
+    if (due)
         sy__post(c, EV_TIMER); /* run them at the next schedule point */
 
     /* how short-lived are this CPU's tasks? (runq.c: donate) */
@@ -301,7 +302,8 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
     c->nexits_tick = c->nexits;
     c->tiny_tasks = exits * TINY_TASK_NS > n * rt.tick_ns;
 
-    /* preempt: has the same task had the CPU for a whole quantum? */
+    /* preempt: has the same task had the CPU for a whole quantum, or are
+     * timers due that may wake a task here? */
     if (!rt.quantum_ns)
         goto out;
     if (c->nswitch != c->tick_nswitch) { /* it switched since: a new slice */
@@ -309,20 +311,23 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
         c->slice_ns = 0;
     }
     c->slice_ns += n * rt.tick_ns;
-    if (c->slice_ns < rt.quantum_ns || t == &c->idle)
+    bool over = c->slice_ns >= rt.quantum_ns;
+    if (t == &c->idle || (!over && !due))
         goto out;
     if (!preemptible(c, t, uc)) {
-        c->need_resched = 1; /* at the next safe point */
+        if (over)
+            c->need_resched = 1; /* at the next safe point */
         goto out;
     }
     errno = saved;
     if (__atomic_load_n(&t->killed, __ATOMIC_RELAXED))
         sy__task_exit(c, SY_EXIT_KILLED); /* its kill point is this tick */
-    sy__preempt(c);
-    /* t runs again, maybe on another CPU, with a new slice */
-    c = this_cpu();
-    c->tick_nswitch = c->nswitch;
-    c->slice_ns = 0;
+    if (sy__preempt(c, over)) {
+        /* t runs again, on this same CPU (stay_home), with a new slice */
+        c = this_cpu();
+        c->tick_nswitch = c->nswitch;
+        c->slice_ns = 0;
+    }
     saved = errno;
 out:
     errno = saved;

@@ -264,10 +264,29 @@ static inline struct task *idle_task(struct cpu *c)
  * from RUNNING (SLEEPING or ZOMBIE).  Runs the next RUNNABLE task, or the
  * idle task.  Returns when prev runs again (never for a ZOMBIE).
  */
+/*
+ * A preempted task does not go straight to the tail of the queue: it waits
+ * off the queue (cpu->preempted) until the turn of the task that ran after
+ * it ends, and rejoins the tail then, behind whatever that task made
+ * runnable.  The order stays round-robin; what changes is that a task woken
+ * by a timer (a server's request generator, say) that spawns or wakes a
+ * worker gets that worker served before the compute-bound task it
+ * preempted, instead of a whole quantum later (b_preempt latency).
+ */
+static inline void rejoin_preempted(struct cpu *c)
+{
+    struct task *p = c->preempted;
+    if (unlikely(p != NULL)) {
+        c->preempted = NULL;
+        runq_push(&c->rq, p);
+    }
+}
+
 void sy__schedule(struct cpu *c, struct task *prev)
 {
     if (cpu_has_events(c)) /* prev may hold a bucket lock: no timers here */
         sy__cpu_events(c, EV_LOCKFREE);
+    rejoin_preempted(c); /* so the CPU never goes idle with one waiting */
     if (offer_work_needed(c))
         sy__offer_work(c);
     struct task *next = runq_pop(&c->rq);
@@ -281,27 +300,34 @@ void sy__schedule(struct cpu *c, struct task *prev)
 /* An involuntary switch: prev goes to the back of this CPU's queue.
  * `home`: it was interrupted at an arbitrary instruction (preempt.c) and
  * must resume on this CPU. */
-static void involuntary(struct cpu *c, bool home)
+static bool involuntary(struct cpu *c, bool home)
 {
     struct task *prev = c->curr;
+    rejoin_preempted(c);
     struct task *next = runq_pop(&c->rq);
     if (!next)
-        return; /* nobody else wants the CPU: keep it */
+        return false; /* nobody else wants the CPU: keep it */
     WRITE_ONCE(prev->state, SY_RUNNABLE);
     prev->stay_home = home;
-    runq_push(&c->rq, prev);
+    c->preempted = prev; /* rejoins the queue when next's turn ends */
     WRITE_ONCE(prev->nivcsw, prev->nivcsw + 1);
     context_switch(c, prev, next);
+    return true;
 }
 
 /* The tick preempts the running task (preempt.c: tick_handler, which has
- * checked that it may).  The task resumes here, maybe on another CPU, when
+ * checked that it may): its quantum is over, or due timers may have woken
+ * a task here, which then runs at once (wakeup preemption, as Linux's).
+ * Returns whether it switched; the task then resumes here, on this CPU, when
  * it is switched back in, and returns from its signal handler. */
-void sy__preempt(struct cpu *c)
+bool sy__preempt(struct cpu *c, bool quantum_over)
 {
+    unsigned long queued = c->rq.len;
     if (cpu_has_events(c)) /* the interrupted code holds no runtime lock */
         sy__cpu_events(c, EV_ALL);
-    involuntary(c, true);
+    if (!quantum_over && c->rq.len <= queued)
+        return false; /* nobody new here: finish the quantum */
+    return involuntary(c, true);
 }
 
 /* A safe point after the tick wanted to preempt: give up the CPU now. */
@@ -331,6 +357,7 @@ int sy_yield(void)
         sy__task_exit(c, SY_EXIT_KILLED);
     if (unlikely(cpu_has_events(c)))
         sy__cpu_events(c, EV_ALL);
+    rejoin_preempted(c);
     if (unlikely(offer_work_needed(c)))
         sy__offer_work(c);
     struct task *next = runq_pop(&c->rq);

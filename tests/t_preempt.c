@@ -202,10 +202,15 @@ static int init_state(void *arg)
     (void)arg;
     state_stop = 0;
     int pids[8], np = 0;
-    for (long i = 0; i < 4; i++)
-        pids[np++] = sy_spawn(state_task, (void *)i, NULL);
-    for (long i = 0; i < 2; i++)
-        pids[np++] = sy_spawn(arith_task, NULL, NULL);
+    /* three per CPU, pinned: a task alone on its CPU is never preempted
+     * (nothing else wants the CPU), and tasks that never call the runtime
+     * are balanced only before they first run (a preempted task resumes on
+     * its own CPU), so left to the balancer the split could be 5 and 1 */
+    int ncpu = sy_ncpu();
+    for (long i = 0; i < 6; i++) {
+        sy_attr a = {.flags = ncpu > 1 ? SY_ATTR_PIN : 0, .cpu = (int)(i % ncpu)};
+        pids[np++] = sy_spawn(i < 4 ? state_task : arith_task, (void *)i, &a);
+    }
     /* until every task was preempted many times (or a cap) */
     uint64_t cap = mono_ns() + 20ull * 1000000000ull;
     for (;;) {
@@ -217,6 +222,8 @@ static int init_state(void *arg)
         }
         if (least >= 300 || mono_ns() > cap) {
             fprintf(stderr, "[>= %llu preemptions each] ", (unsigned long long)least);
+            if (least < 300)
+                sy_ps_print(2);
             CHECK(least >= 300);
             break;
         }
@@ -438,6 +445,62 @@ static void test_nopreempt_task(void)
 #endif
 }
 
+/* A task woken by its timer while a compute-bound task has the CPU runs at
+ * the next tick, not at the end of the quantum, and a task it spawns runs
+ * before the compute-bound one resumes (sched.c: rejoin_preempted). */
+static volatile unsigned long spin_count;
+static volatile int spin_stop;
+static unsigned long seen_by_child;
+
+static int counting_spinner(void *arg)
+{
+    (void)arg;
+    while (!spin_stop)
+        spin_count++;
+    return 0;
+}
+
+static int request(void *arg)
+{
+    (void)arg;
+    seen_by_child = spin_count;
+    return 0;
+}
+
+static int init_wakeup(void *arg)
+{
+    (void)arg;
+    spin_stop = 0;
+    int s = sy_spawn(counting_spinner, NULL, NULL);
+    unsigned long seen = 0;
+    for (int k = 0; k < 6; k++) {
+        uint64_t t0 = mono_ns();
+        /* the spinner has the CPU meanwhile, and the request spawned last
+         * time runs first */
+        CHECK_EQ(sy_nanosleep(1000000), 0);
+        uint64_t slept = mono_ns() - t0;
+        /* far less than the 10 s quantum: woken at a tick (every 4 ms of
+         * CPU time) */
+        CHECK(slept < 5000000000ull);
+        if (k > 0)
+            CHECK_EQ(seen_by_child, seen); /* the spinner did not run before it */
+        seen = spin_count;
+        sy_spawn(request, NULL, NULL);
+    }
+    CHECK(info_of(s).nivcsw >= 5);
+    spin_stop = 1;
+    while (sy_wait(-1, NULL, 0) > 0)
+        ;
+    return 0;
+}
+
+static void test_wakeup_preempts(void)
+{
+#if !defined(NO_ASYNC_PREEMPTION)
+    CHECK_EQ(run_cfg(init_wakeup, 1, 10000000), 0);
+#endif
+}
+
 /* a task that never calls into the runtime can still be killed */
 static int forever_spin(void *arg)
 {
@@ -487,6 +550,7 @@ int main(void)
     RUN(test_no_eintr);
     RUN(test_preempt_disable);
     RUN(test_nopreempt_task);
+    RUN(test_wakeup_preempts);
     RUN(test_kill_spinner);
     RUN(test_bad_quantum);
     return 0;
