@@ -63,9 +63,10 @@ endif
 ifneq ($(VALGRIND),)
   B        ?= build-valgrind
   BASE     += -DSY_VALGRIND
-  # --fair-sched: valgrind runs one thread at a time; its default lock lets
-  # a thread that spins and yields take the CPU back before the one it
-  # waits for (t_stress was once seen to stall that way)
+  # --fair-sched: valgrind runs one thread at a time, and its default lock
+  # lets a thread that spins and yields take the CPU back before the one it
+  # waits for.  (t_stress stalled under valgrind twice, cause not found;
+  # its watchdog now prints the runtime's state if it happens again.)
   EMULATOR := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
               --fair-sched=yes \
               --exit-on-first-error=no
