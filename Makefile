@@ -26,6 +26,7 @@ ifeq ($(ARCH),aarch64)
     CC       := aarch64-linux-gnu-gcc
     AR       := aarch64-linux-gnu-ar
     OBJCOPY  := aarch64-linux-gnu-objcopy
+    OBJDUMP  := aarch64-linux-gnu-objdump
     EMULATOR := qemu-aarch64 -L /usr/aarch64-linux-gnu
     B        ?= build-aarch64
   endif
@@ -35,9 +36,13 @@ OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 LIBOPT   ?= $(CFLAGS)
 OBJCOPY  ?= objcopy
+OBJDUMP  ?= objdump
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 BASE     := -std=c11 -D_GNU_SOURCE -Iinclude -fPIC
-LIBFLAGS := -fvisibility=hidden
+# -fno-plt: the runtime calls the C library through the GOT, not through
+# PLT stubs, which would sit in the program's own text, outside sy_text,
+# where the preemption tick takes code for the program's (src/preempt.c)
+LIBFLAGS := -fvisibility=hidden -fno-plt
 LDLIBS   := -lrt
 
 ifeq ($(SAN),asan)
@@ -100,15 +105,23 @@ all: $(B)/libswitchyard.a $(B)/libswitchyard.so $(TESTBIN) $(BENCHBIN) $(EXBIN)
 # The runtime's code goes into a section of its own, sy_text, whose bounds
 # the linker provides (__start_sy_text, __stop_sy_text): the preemption
 # tick never switches a task that is inside the runtime (src/preempt.c).
+# All of it: cold parts of functions (.text.unlikely), constructors, and
+# whatever else the compiler puts in code sections; the build fails if any
+# code section is left outside.
+TEXTSECS := .text .text.unlikely .text.hot .text.startup .text.exit
+SY_TEXT   = $(OBJCOPY) $(foreach t,$(TEXTSECS),--rename-section $(t)=sy_text) $@ && \
+	    $(OBJDUMP) -h $@ | awk '/^ +[0-9]+ /{n=$$2} /CODE/ && n!="sy_text" \
+	        {print "$@: code outside sy_text: " n; bad=1} END{exit bad}'
+
 $(B)/obj/%.o: src/%.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(LIBFLAGS) $(WARN) $(LIBOPT) -c -o $@ $<
-	$(OBJCOPY) --rename-section .text=sy_text $@
+	$(SY_TEXT)
 
 $(B)/obj/%.o: src/%.S src/arch/arch.h Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(LIBOPT) -c -o $@ $<
-	$(OBJCOPY) --rename-section .text=sy_text $@
+	$(SY_TEXT)
 
 $(B)/libswitchyard.a: $(OBJS)
 	rm -f $@

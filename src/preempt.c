@@ -293,17 +293,20 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
     WRITE_ONCE(t->ticks, t->ticks + n);
     uint64_t now = sy__now_ns();
     __atomic_store_n(&rt.coarse_ns, now, __ATOMIC_RELAXED);
-    bool due = __atomic_load_n(&rt.timer_next, __ATOMIC_RELAXED) <= now;
-    if (due)
-        sy__post(c, EV_TIMER); /* run them at the next schedule point */
+    if (__atomic_load_n(&rt.timer_next, __ATOMIC_RELAXED) <= now)
+        sy__post(c, EV_TIMER); /* run them now or at the next schedule point */
 
     /* how short-lived are this CPU's tasks? (runq.c: donate) */
     unsigned long exits = c->nexits - c->nexits_tick;
     c->nexits_tick = c->nexits;
     c->tiny_tasks = exits * TINY_TASK_NS > n * rt.tick_ns;
 
-    /* preempt: has the same task had the CPU for a whole quantum, or are
-     * timers due that may wake a task here? */
+    /* preempt: has the same task had the CPU for a whole quantum?  Or is
+     * there news that cannot wait for it: due timers that may wake a task
+     * here, tasks other CPUs woke into our inbox, an idle CPU asking for
+     * work (a compute-bound task would leave it idle for a whole quantum)?
+     * Those are handled now, and switch only if a task became runnable
+     * here. */
     if (!rt.quantum_ns)
         goto out;
     if (c->nswitch != c->tick_nswitch) { /* it switched since: a new slice */
@@ -312,7 +315,7 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
     }
     c->slice_ns += n * rt.tick_ns;
     bool over = c->slice_ns >= rt.quantum_ns;
-    if (t == &c->idle || (!over && !due))
+    if (t == &c->idle || (!over && !cpu_has_events(c)))
         goto out;
     if (!preemptible(c, t, uc)) {
         if (over)
@@ -320,8 +323,10 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
         goto out;
     }
     errno = saved;
-    if (__atomic_load_n(&t->killed, __ATOMIC_RELAXED))
-        sy__task_exit(c, SY_EXIT_KILLED); /* its kill point is this tick */
+    /* a killed task that ran a whole quantum without reaching a kill point
+     * (sy_yield, a blocking call) has its kill point at this tick */
+    if (over && __atomic_load_n(&t->killed, __ATOMIC_RELAXED))
+        sy__task_exit(c, SY_EXIT_KILLED);
     if (sy__preempt(c, over)) {
         /* t runs again, on this same CPU (stay_home), with a new slice */
         c = this_cpu();

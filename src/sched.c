@@ -316,8 +316,10 @@ static bool involuntary(struct cpu *c, bool home)
 }
 
 /* The tick preempts the running task (preempt.c: tick_handler, which has
- * checked that it may): its quantum is over, or due timers may have woken
- * a task here, which then runs at once (wakeup preemption, as Linux's).
+ * checked that it may): its quantum is over, or events are pending (due
+ * timers, tasks in the inbox, a request for work: runq.c) that may make a
+ * task runnable here, which then runs at once (wakeup preemption, as
+ * Linux's).
  * Returns whether it switched; the task then resumes here, on this CPU, when
  * it is switched back in, and returns from its signal handler. */
 bool sy__preempt(struct cpu *c, bool quantum_over)
