@@ -116,12 +116,12 @@ SY_TEXT   = $(OBJCOPY) $(foreach t,$(TEXTSECS),--rename-section $(t)=sy_text) $@
 $(B)/obj/%.o: src/%.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(LIBFLAGS) $(WARN) $(LIBOPT) -c -o $@ $<
-	$(SY_TEXT)
+	@$(SY_TEXT)
 
 $(B)/obj/%.o: src/%.S src/arch/arch.h Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(LIBOPT) -c -o $@ $<
-	$(SY_TEXT)
+	@$(SY_TEXT)
 
 $(B)/libswitchyard.a: $(OBJS)
 	rm -f $@

@@ -235,7 +235,10 @@ SY_API int sy_preempt_enable(void);
 
 /* Declare the code of shared libraries whose path contains `name` safe
  * (safe != 0) or unsafe to preempt; "(main)" names the program itself.
- * Shared libraries are unsafe by default, the program safe.  Returns 0,
+ * Shared libraries are unsafe by default, the program safe, except a
+ * program linked statically (-static), whose text holds the C library too:
+ * declare it safe only if its tasks' long computations make no C library
+ * calls.  Call before sy_run, or during it (the map is rebuilt).  Returns 0,
  * -EINVAL, -ENOSPC (32 declarations at most). */
 SY_API int sy_preempt_library(const char *name, int safe);
 

@@ -56,9 +56,24 @@
  * (errno: glibc's __errno_location()) and using it.  It may move again
  * after its next voluntary switch (runq.c: donate skips it meanwhile).
  *
- * A killed task that the handler may preempt exits there, with
- * SY_EXIT_KILLED, so a task that never calls into the runtime can still be
- * killed (its kill point is its next tick).
+ * A killed task that the handler may preempt and that has run a whole
+ * quantum exits there, with SY_EXIT_KILLED, so a task that never calls into
+ * the runtime can still be killed (its kill point is the tick that ends its
+ * quantum).
+ *
+ * The tick does not always wait for the quantum: when other CPUs or due
+ * timers have news for this CPU (tasks in its inbox, a request for work, a
+ * timer that may wake a task here), a tick that may preempt handles it at
+ * once, and switches if that made a task runnable here (wakeup preemption);
+ * otherwise a compute-bound task would keep an idle CPU waiting, or a woken
+ * task queued, for the rest of its quantum.
+ *
+ * "The runtime's own code" must be all of it.  The build renames every code
+ * section of the runtime's objects (.text, .text.unlikely for cold parts,
+ * constructors) into sy_text and fails if one is left out, and compiles the
+ * runtime with -fno-plt: a call to the C library through a PLT stub would
+ * run a few instructions in the program's own text, on the runtime's
+ * behalf, mid-switch or under a runtime lock.
  *
  * The clock: a quantum of 4 ms or more uses the thread's CPU-time clock
  * (CLOCK_THREAD_CPUTIME_ID).  It advances only while the thread computes,
@@ -133,6 +148,7 @@ static bool declared_safe(const char *path, bool *safe)
 struct build {
     struct range *r;
     int n, cap;
+    bool libc_shared; /* the C library is a shared object, not in the program */
 };
 
 static void add_range(struct build *b, uintptr_t lo, uintptr_t hi)
@@ -150,12 +166,23 @@ static void add_range(struct build *b, uintptr_t lo, uintptr_t hi)
     b->r[b->n++] = (struct range){lo, hi};
 }
 
+static int find_libc_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct build *b = arg;
+    if (info->dlpi_name && strstr(info->dlpi_name, "/libc.so"))
+        b->libc_shared = true;
+    return 0;
+}
+
 static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     struct build *b = arg;
     bool main_program = !info->dlpi_name || !info->dlpi_name[0];
-    bool safe = main_program;
+    /* a program linked statically has the C library in its own text, where
+     * nothing tells them apart: then only a declaration makes it safe */
+    bool safe = main_program && b->libc_shared;
     if (!main_program)
         declared_safe(info->dlpi_name, &safe);
     else
@@ -188,6 +215,7 @@ static int range_cmp(const void *a, const void *b)
 static int code_map_build(void)
 {
     struct build b = {0};
+    dl_iterate_phdr(find_libc_cb, &b);
     dl_iterate_phdr(phdr_cb, &b);
     qsort(b.r, (size_t)b.n, sizeof *b.r, range_cmp);
     struct code_map *m = malloc(sizeof *m + (size_t)b.n * sizeof(struct range));
