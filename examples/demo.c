@@ -6,6 +6,8 @@
  *   worker-N        compute a little, yield between rounds, exit with status N
  *   sleeper         sleeps on a channel nobody wakes: init kills it
  *   parent          spawns `orphan` and exits at once: init adopts the orphan
+ *   spinner         xv6's `while (1) ;` with no runtime call: the timer
+ *                   preempts it (NIVCSW), and init kills it
  * and prints a ps-style table at a few moments while it waits for them.
  * It runs on every CPU the process may use; the table's CPU and MIGR columns
  * show where each task runs and how often it moved.
@@ -55,6 +57,17 @@ static int worker(void *arg)
         sy_yield();
     }
     return n;
+}
+
+/* ------------------------------------------------------------- spinner */
+
+static int spinner(void *arg)
+{
+    (void)arg;
+    volatile unsigned long n = 0;
+    for (;;) /* never calls the runtime: only the timer gets the CPU back */
+        n++;
+    return 0;
 }
 
 /* --------------------------------------------------- sleeper and orphans */
@@ -141,6 +154,7 @@ static int init(void *arg)
     }
     int sl = spawn(sleeper, 0, "sleeper");
     int pa = spawn(parent, 0, "parent");
+    int sp = spawn(spinner, 0, "spinner");
 
     ps("everything spawned, nothing has run yet");
 
@@ -156,6 +170,12 @@ static int init(void *arg)
     reap_one(pa);
 
     ps("parent exited: its orphan now belongs to init (PPID 1)");
+
+    sy_nanosleep(30000000); /* 30 ms: the spinner is preempted every 10 ms */
+    printf("  init: killing pid %d (spinner), which never calls the runtime: it exits at "
+           "the tick that ends its quantum\n", sp);
+    sy_kill(sp);
+    reap_one(sp);
 
     sy_wakeup(&orphan_bell);
     for (int i = 0; i < 3; i++)
