@@ -337,11 +337,12 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
      * here. */
     if (!rt.quantum_ns)
         goto out;
-    if (c->nswitch != c->tick_nswitch) { /* it switched since: a new slice */
-        c->tick_nswitch = c->nswitch;
-        c->slice_ns = 0;
+    if (c->nswitch != c->tick_nswitch) { /* it switched since: a new slice, */
+        c->tick_nswitch = c->nswitch;   /* begun within the last period */
+        c->slice_ns = rt.tick_ns;
+    } else {
+        c->slice_ns += n * rt.tick_ns;
     }
-    c->slice_ns += n * rt.tick_ns;
     bool over = c->slice_ns >= rt.quantum_ns;
     if (t == &c->idle || (!over && !cpu_has_events(c)))
         goto out;

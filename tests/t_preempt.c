@@ -73,8 +73,16 @@ static int init_fair(void *arg)
     stop = 0;
     counts[0] = counts[1] = 0;
     int a = sy_spawn(spinner, (void *)0L, NULL), b = sy_spawn(spinner, (void *)1L, NULL);
-    CHECK_EQ(sy_nanosleep(2000000000ull), 0); /* init itself needs the tick to get back */
-    sy_task_info ia = info_of(a), ib = info_of(b);
+    /* 2 s, and longer on a loaded machine (the quantum is CPU time), until
+     * each ran 80 slices: a partial last slice then weighs 1.25% at most */
+    sy_task_info ia, ib;
+    uint64_t t0 = mono_ns();
+    do {
+        CHECK_EQ(sy_nanosleep(500000000ull), 0); /* init itself needs the tick to get back */
+        ia = info_of(a);
+        ib = info_of(b);
+    } while (mono_ns() - t0 < 2000000000ull ||
+             ((ia.nivcsw < 80 || ib.nivcsw < 80) && mono_ns() - t0 < 30000000000ull));
     stop = 1;
     CHECK_EQ(sy_wait(a, NULL, 0), a);
     CHECK_EQ(sy_wait(b, NULL, 0), b);

@@ -24,6 +24,8 @@
 enum kind { TREE, SLEEPER, YIELDER, KILLER };
 
 static unsigned char *reaped; /* per id */
+static unsigned char *returned; /* per id: the task returned its status (1) */
+static unsigned char *claimed;  /* per id: a killer claimed it and killed it */
 static unsigned char *kind_of;
 static int next_id = ID_BASE;
 static long yielders, killed_yielders;
@@ -43,6 +45,7 @@ static bool claim_and_kill(int id)
     if (pid <= 0 || !__atomic_compare_exchange_n(&victim_pid[id], &pid, 0, false,
                                                  __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         return false;
+    claimed[id] = 1;
     CHECK_EQ(sy_kill(pid), 0); /* a claimed victim cannot be gone */
     return true;
 }
@@ -239,6 +242,7 @@ static int node_kind(long a);
 static int node(void *arg)
 {
     int r = node_kind((long)arg);
+    returned[(long)arg & 0xffffffff] = 1;
     __atomic_fetch_sub(&live, 1, __ATOMIC_RELAXED);
     return r;
 }
@@ -362,8 +366,10 @@ static void test_stress(void)
     double secs = s ? atof(s) : 3;
     reaped = calloc(MAX_IDS, 1);
     kind_of = calloc(MAX_IDS, 1);
+    returned = calloc(MAX_IDS, 1);
+    claimed = calloc(MAX_IDS, 1);
     victim_pid = calloc(MAX_IDS, sizeof *victim_pid);
-    CHECK(reaped && kind_of && victim_pid);
+    CHECK(reaped && kind_of && returned && claimed && victim_pid);
     deadline = mono_ns() + (uint64_t)(secs * 1e9);
     /* before tests/run.sh's limit (60 s; 600 s under valgrind, where four
      * CPUs share one core and everything is ~50 times slower) */
@@ -378,14 +384,31 @@ static void test_stress(void)
     run_init_cpus(init_stress, NULL, 0, test_cpus());
     pthread_cancel(wd); /* it sleeps: a cancellation point */
     pthread_join(wd, NULL);
+    /* A killed sleeper normally sees -EINTR and returns its id; one that was
+     * in its own code when its quantum ended (on a loaded machine: the
+     * runtime's work in its tick is charged to it) exits at that tick with
+     * SY_EXIT_KILLED instead, as documented, and is counted with the
+     * yielders.  Only such a one may be missing. */
+    long killed_at_tick = 0;
+    for (int id = ID_BASE; id < next_id && id < MAX_IDS; id++)
+        if (kind_of[id] == SLEEPER && reaped[id] == 0 && !returned[id] && claimed[id]) {
+            killed_at_tick++;
+            reaped[id] = 1;
+        }
+    if (killed_at_tick)
+        fprintf(stderr, "[%ld sleepers killed at a tick] ", killed_at_tick);
     for (int id = ID_BASE; id < next_id && id < MAX_IDS; id++)
         if (kind_of[id] != YIELDER && reaped[id] != 1) {
-            fprintf(stderr, "id %d (kind %d) reaped %d times\n", id, kind_of[id], reaped[id]);
+            fprintf(stderr, "id %d (kind %d) reaped %d times, returned %d; %ld of %ld yielders "
+                            "killed\n", id, kind_of[id], reaped[id], returned[id],
+                    killed_yielders, yielders);
             CHECK(0);
         }
-    CHECK_EQ(killed_yielders, yielders);
+    CHECK_EQ(killed_yielders, yielders + killed_at_tick);
     free(reaped);
     free(kind_of);
+    free(returned);
+    free(claimed);
     free(victim_pid);
 }
 
