@@ -29,15 +29,11 @@ static int reps;
 /* ------------------------------------------------------------ overhead */
 
 static long work_iters;
-static volatile double sink;
 
 static int worker(void *arg)
 {
     (void)arg;
-    double x = 1;
-    for (long i = 0; i < work_iters; i++)
-        x = x * 1.0000001 + 1e-9;
-    sink = x;
+    bench_burn(work_iters);
     return 0;
 }
 
@@ -139,18 +135,10 @@ static uint64_t lat[MAX_SHORT];
 static int nlat, nshort;
 static volatile int lat_stop;
 
-static void burn_iters(uint64_t n)
-{
-    double x = 1;
-    for (uint64_t i = 0; i < n; i++)
-        x = x * 1.0000001 + 1e-9;
-    sink = x;
-}
-
 static int short_req(void *arg)
 {
     uint64_t due = (uint64_t)(uintptr_t)arg;
-    burn_iters(10 * spin_iters_per_us); /* about 10 us */
+    bench_burn((long)(10 * spin_iters_per_us)); /* about 10 us */
     if (nlat < MAX_SHORT)
         lat[nlat++] = now_ns() - due;
     return 0;
@@ -160,7 +148,7 @@ static int long_reqs(void *arg)
 {
     (void)arg;
     while (!lat_stop) {
-        burn_iters(LONG_NS / 1000 * spin_iters_per_us); /* 100 ms, no runtime call */
+        bench_burn((long)(LONG_NS / 1000 * spin_iters_per_us)); /* 100 ms, no runtime call */
         sy_yield(); /* between requests, as a cooperative server would */
     }
     return 0;
@@ -205,7 +193,7 @@ static void bench_latency(void)
 {
     /* calibrate the spin loop */
     uint64_t t0 = now_ns();
-    burn_iters(100000000);
+    bench_burn(100000000);
     spin_iters_per_us = 100000000ull * 1000 / (now_ns() - t0);
     static const unsigned q[] = {0, 10000, 1000, 100};
     static const char *name[] = {"off", "10ms", "1ms", "100us"};

@@ -103,6 +103,17 @@ static inline void report1(const char *go_name, const char *tsv_name, const char
     fflush(stdout);
 }
 
+/* CPU-bound work that makes no call: n steps of a floating-point
+ * recurrence, about 1 ns each here. */
+static volatile double bench_sink;
+static inline void bench_burn(long n)
+{
+    double x = 1;
+    for (long i = 0; i < n; i++)
+        x = x * 1.0000001 + 1e-9;
+    bench_sink = x;
+}
+
 /* A comment line: "# ..." in both formats (benchstat and summarize.py skip it). */
 #define note(...)                 \
     do {                          \

@@ -30,17 +30,6 @@ static int yield_n(void *arg)
     return 0;
 }
 
-static sy_task_info find(int pid)
-{
-    sy_task_info v[16];
-    int n = sy_ps(v, 16);
-    for (int i = 0; i < n && i < 16; i++)
-        if (v[i].pid == pid)
-            return v[i];
-    CHECK(0);
-    return v[0];
-}
-
 static int init_acct(void *arg)
 {
     (void)arg;
@@ -48,7 +37,7 @@ static int init_acct(void *arg)
     int b = sy_spawn(burner, (void *)200L, NULL);
     int w = sy_spawn(yield_n, (void *)1L, NULL); /* queued behind the burner */
     sy_yield(); /* y yields once, b burns 200 ms, w yields once, back to us */
-    sy_task_info ib = find(b), iy = find(y), iw = find(w);
+    sy_task_info ib = task_info(b), iy = task_info(y), iw = task_info(w);
     CHECK_EQ(ib.state, SY_ZOMBIE);
     CHECK_EQ(iy.nvcsw, 1);
     CHECK_EQ(iw.nvcsw, 1);
@@ -82,12 +71,12 @@ static int init_counts(void *arg)
     int b = sy_spawn(yield_n, (void *)1000L, NULL);
     for (int i = 0; i < 500; i++)
         sy_yield();
-    sy_task_info ia = find(a), ib = find(b);
+    sy_task_info ia = task_info(a), ib = task_info(b);
     CHECK_EQ(ia.nvcsw, 500);
     CHECK_EQ(ib.nvcsw, 500);
     CHECK_EQ(ia.nivcsw, 0);
     CHECK_EQ(ia.state, SY_RUNNABLE);
-    CHECK_EQ(find(1).state, SY_RUNNING);
+    CHECK_EQ(task_info(1).state, SY_RUNNING);
     while (sy_wait(-1, NULL, 0) > 0)
         ;
     return 0;

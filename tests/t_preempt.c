@@ -37,17 +37,6 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static sy_task_info info_of(int pid)
-{
-    sy_task_info v[64];
-    int n = sy_ps(v, 64);
-    for (int i = 0; i < n && i < 64; i++)
-        if (v[i].pid == pid)
-            return v[i];
-    CHECK(0);
-    return v[0];
-}
-
 static int run_cfg(sy_fn init, int ncpu, unsigned quantum_us)
 {
     sy_config c = {.ncpu = ncpu, .quantum_us = quantum_us};
@@ -79,8 +68,8 @@ static int init_fair(void *arg)
     uint64_t t0 = mono_ns();
     do {
         CHECK_EQ(sy_nanosleep(500000000ull), 0); /* init itself needs the tick to get back */
-        ia = info_of(a);
-        ib = info_of(b);
+        ia = task_info(a);
+        ib = task_info(b);
     } while (mono_ns() - t0 < 2000000000ull ||
              ((ia.nivcsw < 80 || ib.nivcsw < 80) && mono_ns() - t0 < 30000000000ull));
     stop = 1;
@@ -225,7 +214,7 @@ static int init_state(void *arg)
         sy_nanosleep(50000000);
         uint64_t least = UINT64_MAX;
         for (int i = 0; i < np; i++) {
-            uint64_t n = info_of(pids[i]).nivcsw;
+            uint64_t n = task_info(pids[i]).nivcsw;
             least = n < least ? n : least;
         }
         if (least >= 300 || mono_ns() > cap) {
@@ -388,14 +377,14 @@ static int sectioned(void *arg)
     int self = sy_self();
     CHECK_EQ(sy_preempt_disable(), 0);
     CHECK_EQ(sy_preempt_disable(), 0); /* nests */
-    uint64_t before = info_of(self).nivcsw, until = mono_ns() + 60000000;
+    uint64_t before = task_info(self).nivcsw, until = mono_ns() + 60000000;
     while (mono_ns() < until)
         ;
-    uint64_t inside = info_of(self).nivcsw - before;
+    uint64_t inside = task_info(self).nivcsw - before;
     CHECK_EQ(sy_preempt_enable(), 0);
-    CHECK_EQ(info_of(self).nivcsw - before, 0);
+    CHECK_EQ(task_info(self).nivcsw - before, 0);
     CHECK_EQ(sy_preempt_enable(), 0); /* the pending switch happens here */
-    uint64_t after = info_of(self).nivcsw - before;
+    uint64_t after = task_info(self).nivcsw - before;
     CHECK_EQ(sy_preempt_enable(), -EINVAL);
     section_result = (int)(inside * 100 + after);
     hog_stop = 1;
@@ -438,7 +427,7 @@ static int init_nopreempt(void *arg)
     sy_attr a = {.flags = SY_ATTR_NOPREEMPT};
     int w = sy_spawn(whole, NULL, &a);
     sy_nanosleep(20000000);
-    sy_task_info iw = info_of(w);
+    sy_task_info iw = task_info(w);
     CHECK_EQ(iw.nivcsw, 0);
     hog_stop = 1;
     CHECK_EQ(sy_wait(w, NULL, 0), w);
@@ -495,7 +484,7 @@ static int init_wakeup(void *arg)
         seen = spin_count;
         sy_spawn(request, NULL, NULL);
     }
-    CHECK(info_of(s).nivcsw >= 5);
+    CHECK(task_info(s).nivcsw >= 5);
     spin_stop = 1;
     while (sy_wait(-1, NULL, 0) > 0)
         ;

@@ -43,6 +43,18 @@
         }                                                              \
     } while (0)
 
+/* The ps entry of the task `pid` (which must exist). */
+static inline sy_task_info task_info(int pid)
+{
+    sy_task_info v[64];
+    int n = sy_ps(v, 64);
+    for (int i = 0; i < n && i < 64; i++)
+        if (v[i].pid == pid)
+            return v[i];
+    fprintf(stderr, "task_info: no task %d\n", pid);
+    exit(1);
+}
+
 /* Boot a runtime with `ncpu` CPUs for one case and check init's status. */
 static inline void run_init_cpus(sy_fn init, void *arg, int want, int ncpu)
 {
