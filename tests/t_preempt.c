@@ -71,7 +71,7 @@ static int init_fair(void *arg)
         ia = task_info(a);
         ib = task_info(b);
     } while (mono_ns() - t0 < 2000000000ull ||
-             ((ia.nivcsw < 80 || ib.nivcsw < 80) && mono_ns() - t0 < 30000000000ull));
+             ((ia.nivcsw < 80 || ib.nivcsw < 80) && mono_ns() - t0 < 12000000000ull));
     stop = 1;
     CHECK_EQ(sy_wait(a, NULL, 0), a);
     CHECK_EQ(sy_wait(b, NULL, 0), b);
