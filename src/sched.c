@@ -4,9 +4,10 @@
  * The model
  * ---------
  * A CPU is a host thread.  It runs one task at a time, `cpu->curr`.  A task
- * gives up the CPU only by calling into the runtime (yield, sleep, wait,
- * exit); every such path ends in context_switch(), the ONE place where a
- * switch happens.  It has Linux's three steps:
+ * gives up the CPU by calling into the runtime (yield, sleep, wait, exit),
+ * or is made to by the CPU's tick (preempt.c, from its signal handler:
+ * involuntary() below); every such path ends in context_switch(), the ONE
+ * place where a switch happens.  It has Linux's three steps:
  *
  *   prepare    accounting, states, errno of the leaving task;
  *   switch     sy__arch_switch(&prev->ctx, &next->ctx, prev), which returns
@@ -25,7 +26,8 @@
  *
  * Run queues are FIFO (round robin) and private to their CPU: only the
  * owning CPU pushes and pops, so yield takes no lock and no atomic
- * instruction.  Other CPUs hand a CPU tasks through its inbox and tell it
+ * instruction.  (A preempted task waits one turn off the queue before it
+ * rejoins the tail: rejoin_preempted.)  Other CPUs hand a CPU tasks through its inbox and tell it
  * through its `events` word, which every schedule point checks with one
  * load (runq.h, runq.c: placement of woken tasks, load balancing).
  *
