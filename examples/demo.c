@@ -53,9 +53,10 @@ static int worker(void *arg)
     volatile double x = 0;
     for (int round = 0; round < 4 * n; round++) {
         for (int i = 0; i < 200000; i++)
-            x += i * 0.5;
+            x = x + i * 0.5;
         sy_yield();
     }
+    (void)x;
     return n;
 }
 

@@ -269,7 +269,9 @@ static bool reparent_list(struct task *p, struct task *c)
 
 static bool reparent(struct task *p)
 {
-    bool z = reparent_list(p, p->children) | reparent_list(p, p->zombies);
+    bool live = reparent_list(p, p->children); /* both lists, always */
+    bool zombies = reparent_list(p, p->zombies);
+    bool z = live || zombies;
     p->children = p->zombies = NULL;
     return z;
 }
