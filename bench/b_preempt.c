@@ -11,6 +11,9 @@
  *                        generator counts), with preemption off, at 10 ms
  *                        (the default, as Go's), 1 ms and 100 us.
  *                        bench/go/latency.go is the same in Go.
+ *   b_preempt fair       the peers' section f: two call-free spinners on
+ *                        one CPU for 2 s, default quantum: CPU shares and
+ *                        the mean slice
  *   b_preempt all
  *   --tsv as in b_core.
  */
@@ -217,6 +220,65 @@ static void bench_latency(void)
     }
 }
 
+/* ---------------------------------------------------------------- fair */
+
+/* The peers' section f: two call-free spinners on one CPU for 2 s at the
+ * default quantum; each one's share of the iterations, and the mean slice
+ * (every 64Ki iterations a spinner notes whether the other ran since). */
+static volatile int fair_stop, fair_last = -1;
+static unsigned long fair_iters[2], fair_slices[2];
+
+static int fair_spinner(void *arg)
+{
+    int id = (int)(long)arg;
+    unsigned long c = 0, sl = 0;
+    for (;;) {
+        c++;
+        if ((c & 0xFFFF) == 0) {
+            if (fair_stop)
+                break;
+            if (fair_last != id) {
+                fair_last = id;
+                sl++;
+            }
+        }
+    }
+    fair_iters[id] = c;
+    fair_slices[id] = sl;
+    return 0;
+}
+
+static long fair_secs = 2;
+
+static int init_fair(void *arg)
+{
+    (void)arg;
+    fair_stop = 0;
+    sy_spawn(fair_spinner, (void *)0L, NULL);
+    sy_spawn(fair_spinner, (void *)1L, NULL);
+    sy_nanosleep((uint64_t)fair_secs * 1000000000ull); /* init needs the tick to get back */
+    fair_stop = 1;
+    while (sy_wait(-1, NULL, 0) > 0)
+        ;
+    return 0;
+}
+
+static void bench_fair(void)
+{
+    sy_config c = {.ncpu = 1};
+    if (sy_run(&c, init_fair, NULL) != 0)
+        exit(1);
+    double tot = (double)(fair_iters[0] + fair_iters[1]);
+    double s0 = 100.0 * (double)fair_iters[0] / tot, s1 = 100.0 * (double)fair_iters[1] / tot;
+    unsigned long sl = fair_slices[0] + fair_slices[1];
+    double slice = sl ? 1000.0 * (double)fair_secs / (double)sl : 0;
+    report1("Fair/task0", "switchyard", "fair_share_task0", 1, s0, "%");
+    report1("Fair/task1", "switchyard", "fair_share_task1", 1, s1, "%");
+    report1("Fair/meanslice", "switchyard", "fair_mean_slice", (long)sl, slice, "ms");
+    note("two call-free spinners on one CPU for %ld s, default quantum: %.1f%% / %.1f%%, mean "
+         "slice %.1f ms", fair_secs, s0, s1, slice);
+}
+
 int main(int argc, char **argv)
 {
     int a = 1;
@@ -227,7 +289,7 @@ int main(int argc, char **argv)
         a++;
     }
     if (a >= argc) {
-        fprintf(stderr, "usage: %s [--tsv] overhead|latency|all\n", argv[0]);
+        fprintf(stderr, "usage: %s [--tsv] overhead|latency|fair|all\n", argv[0]);
         return 2;
     }
     reps = bench_reps();
@@ -236,6 +298,8 @@ int main(int argc, char **argv)
         known = 1, bench_overhead();
     if (all || !strcmp(argv[a], "latency"))
         known = 1, bench_latency();
+    if (all || !strcmp(argv[a], "fair"))
+        known = 1, bench_fair();
     if (!known) {
         fprintf(stderr, "%s: unknown benchmark '%s'\n", argv[0], argv[a]);
         return 2;
