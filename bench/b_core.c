@@ -129,10 +129,7 @@ static int yielder(void *arg)
 static int init_yield(void *arg)
 {
     (void)arg;
-    sy_spawn(yielder, NULL, NULL);
-    sy_spawn(yielder, NULL, NULL);
-    while (sy_wait(-1, NULL, 0) > 0)
-        ;
+    bench_spawn_wait(yielder, 2);
     return 0;
 }
 
@@ -267,17 +264,7 @@ static void bench_mem(long n)
 
 int main(int argc, char **argv)
 {
-    int a = 1;
-    const char *fmt = getenv("BENCH_FORMAT");
-    bench_tsv = fmt && !strcmp(fmt, "tsv");
-    if (a < argc && !strcmp(argv[a], "--tsv")) {
-        bench_tsv = 1;
-        a++;
-    }
-    if (a >= argc) {
-        fprintf(stderr, "usage: %s [--tsv] switch|yield|spawn|mem|all [N]\n", argv[0]);
-        return 2;
-    }
+    int a = bench_args(argc, argv, "switch|yield|spawn|mem|all [N]");
     reps = bench_reps();
     const char *what = argv[a], *cnt = a + 1 < argc ? argv[a + 1] : NULL;
     int all = !strcmp(what, "all");

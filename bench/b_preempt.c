@@ -43,10 +43,7 @@ static int worker(void *arg)
 static int init_two_workers(void *arg)
 {
     (void)arg;
-    sy_spawn(worker, NULL, NULL);
-    sy_spawn(worker, NULL, NULL);
-    while (sy_wait(-1, NULL, 0) > 0)
-        ;
+    bench_spawn_wait(worker, 2);
     return 0;
 }
 
@@ -281,17 +278,7 @@ static void bench_fair(void)
 
 int main(int argc, char **argv)
 {
-    int a = 1;
-    const char *fmt = getenv("BENCH_FORMAT");
-    bench_tsv = fmt && !strcmp(fmt, "tsv");
-    if (a < argc && !strcmp(argv[a], "--tsv")) {
-        bench_tsv = 1;
-        a++;
-    }
-    if (a >= argc) {
-        fprintf(stderr, "usage: %s [--tsv] overhead|latency|fair|all\n", argv[0]);
-        return 2;
-    }
+    int a = bench_args(argc, argv, "overhead|latency|fair|all");
     reps = bench_reps();
     int all = !strcmp(argv[a], "all"), known = all;
     if (all || !strcmp(argv[a], "overhead"))

@@ -180,11 +180,7 @@ static int worker(void *arg)
 
 static int init_compute(void *arg)
 {
-    int n = (int)(long)arg;
-    for (int i = 0; i < n; i++)
-        sy_spawn(worker, NULL, NULL);
-    while (sy_wait(-1, NULL, 0) > 0)
-        ;
+    bench_spawn_wait(worker, (int)(long)arg);
     return 0;
 }
 
@@ -262,10 +258,7 @@ static int yielder(void *arg)
 static int init_yield(void *arg)
 {
     (void)arg;
-    for (int i = 0; i < 64; i++)
-        sy_spawn(yielder, NULL, NULL);
-    while (sy_wait(-1, NULL, 0) > 0)
-        ;
+    bench_spawn_wait(yielder, 64);
     return 0;
 }
 
@@ -342,17 +335,7 @@ static void bench_idle(double secs)
 
 int main(int argc, char **argv)
 {
-    int a = 1;
-    const char *fmt = getenv("BENCH_FORMAT");
-    bench_tsv = fmt && !strcmp(fmt, "tsv");
-    if (a < argc && !strcmp(argv[a], "--tsv")) {
-        bench_tsv = 1;
-        a++;
-    }
-    if (a >= argc) {
-        fprintf(stderr, "usage: %s [--tsv] pingpong|compute|spawn|yield|idle|all [N]\n", argv[0]);
-        return 2;
-    }
+    int a = bench_args(argc, argv, "pingpong|compute|spawn|yield|idle|all [N]");
     reps = bench_reps();
     const char *w = argv[a], *cnt = a + 1 < argc ? argv[a + 1] : NULL;
     int all = !strcmp(w, "all"), known = all;

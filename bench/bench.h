@@ -16,7 +16,37 @@
 #include <string.h>
 #include <time.h>
 
+#include "switchyard.h"
+
 static int bench_tsv;
+
+/* The command line all benchmarks share: [--tsv] WHAT [N].  Sets the output
+ * format (--tsv or BENCH_FORMAT=tsv); returns the index of WHAT, or prints
+ * the usage and exits 2 when it is missing. */
+static inline int bench_args(int argc, char **argv, const char *whats)
+{
+    int a = 1;
+    const char *fmt = getenv("BENCH_FORMAT");
+    bench_tsv = fmt && !strcmp(fmt, "tsv");
+    if (a < argc && !strcmp(argv[a], "--tsv")) {
+        bench_tsv = 1;
+        a++;
+    }
+    if (a >= argc) {
+        fprintf(stderr, "usage: %s [--tsv] %s\n", argv[0], whats);
+        exit(2);
+    }
+    return a;
+}
+
+/* In a task: spawn n children running fn(NULL), then reap every child. */
+static inline void bench_spawn_wait(sy_fn fn, int n)
+{
+    for (int i = 0; i < n; i++)
+        sy_spawn(fn, NULL, NULL);
+    while (sy_wait(-1, NULL, 0) > 0)
+        ;
+}
 
 static inline uint64_t now_ns(void)
 {

@@ -325,8 +325,17 @@ HIDDEN int sy__wakeup(const void *chan, int max);
 HIDDEN bool sy__wake_task(struct task *t, int err);
 HIDDEN bool sy__wake_sleep(struct task *t, uint32_t seq, int err);
 HIDDEN void sy__deadlock(void);
-HIDDEN bool sy__preempt(struct cpu *c, bool quantum_over);
+HIDDEN void sy__preempt(struct cpu *c, bool quantum_over);
 HIDDEN void sy__resched(struct cpu *c);
+
+/* A safe point after a runtime call: the reschedule a tick wanted happens
+ * here, unless the task still must not be preempted (a held spinlock, a
+ * sy_preempt_disable section: it happens when that ends). */
+static inline void resched_point(struct cpu *c)
+{
+    if (unlikely(c->need_resched) && !c->curr->preempt_count)
+        sy__resched(c);
+}
 #if defined(SY_DEBUG)
 __attribute__((noreturn)) HIDDEN void sy__panic(const char *what, struct task *t);
 #endif

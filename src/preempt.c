@@ -356,12 +356,9 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
      * (sy_yield, a blocking call) has its kill point at this tick */
     if (over && __atomic_load_n(&t->killed, __ATOMIC_RELAXED))
         sy__task_exit(c, SY_EXIT_KILLED);
-    if (sy__preempt(c, over)) {
-        /* t runs again, on this same CPU (stay_home), with a new slice */
-        c = this_cpu();
-        c->tick_nswitch = c->nswitch;
-        c->slice_ns = 0;
-    }
+    sy__preempt(c, over); /* if it switched, t runs again here, on this same
+                             CPU (stay_home), and the next tick sees a
+                             switch: a new slice */
     saved = errno;
 out:
     errno = saved;
@@ -457,7 +454,7 @@ int sy_preempt_enable(void)
     struct task *t = c->curr;
     if (t->preempt_count == 0)
         return -EINVAL; /* not disabled */
-    if (--t->preempt_count == 0 && c->need_resched)
-        sy__resched(c); /* the safe point a tick was waiting for */
+    t->preempt_count--;
+    resched_point(c); /* the safe point a tick may be waiting for */
     return 0;
 }

@@ -27,9 +27,10 @@
  * Run queues are FIFO (round robin) and private to their CPU: only the
  * owning CPU pushes and pops, so yield takes no lock and no atomic
  * instruction.  (A preempted task waits one turn off the queue before it
- * rejoins the tail: rejoin_preempted.)  Other CPUs hand a CPU tasks through its inbox and tell it
- * through its `events` word, which every schedule point checks with one
- * load (runq.h, runq.c: placement of woken tasks, load balancing).
+ * rejoins the tail: rejoin_preempted.)  Other CPUs hand a CPU tasks through
+ * its inbox and tell it through its `events` word, which every schedule
+ * point checks with one load (runq.h, runq.c: placement of woken tasks,
+ * load balancing).
  *
  * Rejected: one lock per run queue, taken by the leaving task and released
  * by the arriving one, as in Linux and xv6.  It costs an atomic instruction
@@ -262,11 +263,6 @@ static inline struct task *idle_task(struct cpu *c)
 }
 
 /*
- * schedule - give up the CPU after the caller has changed prev's state away
- * from RUNNING (SLEEPING or ZOMBIE).  Runs the next RUNNABLE task, or the
- * idle task.  Returns when prev runs again (never for a ZOMBIE).
- */
-/*
  * A preempted task does not go straight to the tail of the queue: it waits
  * off the queue (cpu->preempted) until the turn of the task that ran after
  * it ends, and rejoins the tail then, behind whatever that task made
@@ -284,6 +280,11 @@ static inline void rejoin_preempted(struct cpu *c)
     }
 }
 
+/*
+ * schedule - give up the CPU after the caller has changed prev's state away
+ * from RUNNING (SLEEPING or ZOMBIE).  Runs the next RUNNABLE task, or the
+ * idle task.  Returns when prev runs again (never for a ZOMBIE).
+ */
 void sy__schedule(struct cpu *c, struct task *prev)
 {
     if (cpu_has_events(c)) /* prev may hold a bucket lock: no timers here */
@@ -299,48 +300,46 @@ void sy__schedule(struct cpu *c, struct task *prev)
     context_switch(c, prev, next);
 }
 
-/* An involuntary switch: prev goes to the back of this CPU's queue.
- * `home`: it was interrupted at an arbitrary instruction (preempt.c) and
- * must resume on this CPU. */
-static bool involuntary(struct cpu *c, bool home)
+/* An involuntary switch, after handling what other CPUs and the timers
+ * posted (the caller holds no runtime lock): prev waits off the queue for
+ * one turn (rejoin_preempted).  `always`: switch even if that made nobody
+ * new runnable here.  `home`: prev was interrupted at an arbitrary
+ * instruction (preempt.c) and must resume on this CPU. */
+static void involuntary(struct cpu *c, bool always, bool home)
 {
     struct task *prev = c->curr;
+    unsigned long queued = c->rq.len;
+    if (cpu_has_events(c))
+        sy__cpu_events(c, EV_ALL);
+    if (!always && c->rq.len <= queued)
+        return; /* nobody new here: finish the quantum */
     rejoin_preempted(c);
     struct task *next = runq_pop(&c->rq);
     if (!next)
-        return false; /* nobody else wants the CPU: keep it */
+        return; /* nobody else wants the CPU: keep it */
     WRITE_ONCE(prev->state, SY_RUNNABLE);
     prev->stay_home = home;
     c->preempted = prev; /* rejoins the queue when next's turn ends */
     WRITE_ONCE(prev->nivcsw, prev->nivcsw + 1);
     context_switch(c, prev, next);
-    return true;
 }
 
 /* The tick preempts the running task (preempt.c: tick_handler, which has
  * checked that it may): its quantum is over, or events are pending (due
  * timers, tasks in the inbox, a request for work: runq.c) that may make a
  * task runnable here, which then runs at once (wakeup preemption, as
- * Linux's).
- * Returns whether it switched; the task then resumes here, on this CPU, when
- * it is switched back in, and returns from its signal handler. */
-bool sy__preempt(struct cpu *c, bool quantum_over)
+ * Linux's).  If it switched, the task resumes here, on this CPU, when it is
+ * switched back in, and returns from its signal handler. */
+void sy__preempt(struct cpu *c, bool quantum_over)
 {
-    unsigned long queued = c->rq.len;
-    if (cpu_has_events(c)) /* the interrupted code holds no runtime lock */
-        sy__cpu_events(c, EV_ALL);
-    if (!quantum_over && c->rq.len <= queued)
-        return false; /* nobody new here: finish the quantum */
-    return involuntary(c, true);
+    involuntary(c, quantum_over, true);
 }
 
 /* A safe point after the tick wanted to preempt: give up the CPU now. */
 void sy__resched(struct cpu *c)
 {
     c->need_resched = 0;
-    if (cpu_has_events(c))
-        sy__cpu_events(c, EV_ALL);
-    involuntary(c, false);
+    involuntary(c, true, false);
 }
 
 /* The idle loop runs a task (cpu.c). */
@@ -411,22 +410,22 @@ static inline void waitq_remove(struct waitq_bucket *b, struct task *t)
 /* The lock a sleeper holds may be the runtime's own tree_lock (sy_wait) or a
  * user's sy_spinlock (sy_sleep), which is always real and keeps its holder
  * non-preemptible (its count travels with the task). */
-static inline void lock_release(sy_spinlock *lk)
+static inline void lock_release(struct task *self, sy_spinlock *lk)
 {
     if (lk == &rt.tree_lock) {
         rt_unlock(lk);
     } else if (lk) {
         spin_unlock(lk);
-        this_cpu()->curr->preempt_count--;
+        self->preempt_count--;
     }
 }
 
-static inline void lock_acquire(sy_spinlock *lk)
+static inline void lock_acquire(struct task *self, sy_spinlock *lk)
 {
     if (lk == &rt.tree_lock) {
         rt_lock(lk);
     } else if (lk) {
-        this_cpu()->curr->preempt_count++;
+        self->preempt_count++;
         spin_lock(lk);
     }
 }
@@ -469,7 +468,7 @@ int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk, uint64_t deadlin
         rt_unlock(&b->lock);
         return err; /* lk still held */
     }
-    lock_release(lk);
+    lock_release(p, lk);
 
     /* The bucket lock stays held across the switch; the next task releases
      * it in finish_task_switch, once our context is saved. */
@@ -482,7 +481,7 @@ int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk, uint64_t deadlin
     err = p->wake_err;
     if (deadline)
         sy__timer_cancel(p); /* gone, or firing: then wait for it to finish */
-    lock_acquire(lk);
+    lock_acquire(p, lk);
     return err;
 }
 
@@ -580,15 +579,6 @@ int sy_sleep(const void *chan, sy_spinlock *lk)
     return sy__sleep(c, chan, lk, 0);
 }
 
-/* After a call that may have made a task RUNNABLE: a pending reschedule
- * happens here, unless the caller holds a spinlock (it will at unlock). */
-static inline void resched_point(void)
-{
-    struct cpu *c = this_cpu();
-    if (unlikely(c->need_resched) && !c->curr->preempt_count)
-        sy__resched(c);
-}
-
 int sy_wakeup(const void *chan)
 {
     if (!this_cpu())
@@ -596,7 +586,7 @@ int sy_wakeup(const void *chan)
     if (!chan)
         return -EINVAL;
     int n = sy__wakeup(chan, -1);
-    resched_point();
+    resched_point(this_cpu());
     return n;
 }
 
@@ -607,7 +597,7 @@ int sy_wakeup_one(const void *chan)
     if (!chan)
         return -EINVAL;
     int n = sy__wakeup(chan, 1);
-    resched_point();
+    resched_point(this_cpu());
     return n;
 }
 
@@ -637,8 +627,10 @@ void sy_spin_unlock(sy_spinlock *lk)
 {
     spin_unlock(lk);
     struct cpu *c = this_cpu();
-    if (c && --c->curr->preempt_count == 0 && c->need_resched)
-        sy__resched(c);
+    if (c) {
+        c->curr->preempt_count--;
+        resched_point(c);
+    }
 }
 
 /* ------------------------------------------------------------- deadlock */

@@ -236,8 +236,7 @@ int sy_spawn(sy_fn fn, void *arg, const sy_attr *attr)
         if (offer_work_needed(c))
             sy__offer_work(c);
     }
-    if (unlikely(c->need_resched) && !self->preempt_count)
-        sy__resched(c);
+    resched_point(c);
     return err ? err : pid;
 }
 

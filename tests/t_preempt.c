@@ -30,13 +30,6 @@
 #pragma GCC diagnostic ignored "-Wunused-function" /* the cases it skips */
 #endif
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static int run_cfg(sy_fn init, int ncpu, unsigned quantum_us)
 {
     sy_config c = {.ncpu = ncpu, .quantum_us = quantum_us};
@@ -377,9 +370,8 @@ static int sectioned(void *arg)
     int self = sy_self();
     CHECK_EQ(sy_preempt_disable(), 0);
     CHECK_EQ(sy_preempt_disable(), 0); /* nests */
-    uint64_t before = task_info(self).nivcsw, until = mono_ns() + 60000000;
-    while (mono_ns() < until)
-        ;
+    uint64_t before = task_info(self).nivcsw;
+    busy_ns(60000000);
     uint64_t inside = task_info(self).nivcsw - before;
     CHECK_EQ(sy_preempt_enable(), 0);
     CHECK_EQ(task_info(self).nivcsw - before, 0);
@@ -413,9 +405,7 @@ static void test_preempt_disable(void)
 static int whole(void *arg)
 {
     (void)arg;
-    uint64_t until = mono_ns() + 50000000;
-    while (mono_ns() < until)
-        ;
+    busy_ns(50000000);
     return 0;
 }
 

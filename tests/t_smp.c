@@ -266,13 +266,6 @@ static void test_pinning(void)
 
 /* ------------------------------------------------------------- timers */
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static int napper(void *arg)
 {
     uint64_t ns = (uint64_t)(long)arg * 1000000ull, t0 = mono_ns();

@@ -51,13 +51,6 @@ static bool claim_and_kill(int id)
     return true;
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint32_t rnd(uint32_t *s)
 {
     *s ^= *s << 13;

@@ -7,9 +7,11 @@
 #ifndef SY_TEST_H
 #define SY_TEST_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "switchyard.h"
 
@@ -42,6 +44,21 @@
             fprintf(stderr, " ok\n");                                  \
         }                                                              \
     } while (0)
+
+static inline uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Compute for `ns` of wall time without calling the runtime. */
+static inline void busy_ns(uint64_t ns)
+{
+    uint64_t until = mono_ns() + ns;
+    while (mono_ns() < until)
+        ;
+}
 
 /* The ps entry of the task `pid` (which must exist). */
 static inline sy_task_info task_info(int pid)
