@@ -62,18 +62,26 @@ typedef struct sy_config {
     int ncpu;             /* host threads that run tasks ("CPUs"), 1 ..
                              SY_MAX_CPUS; default: as many as the process
                              may run on (sched_getaffinity).  The thread
-                             that calls sy_run is CPU 0. */
+                             that calls sy_run is CPU 0.  More CPUs than
+                             cores is fine (they are threads); should the
+                             system refuse some of the threads, it runs
+                             with those it got: sy_ncpu() says how many. */
     int max_tasks;        /* most tasks alive at once (zombies count);
-                             default 4194304, at most 4194304 */
-    size_t stack_size;    /* default task stack size in bytes; default
-                             SY_STACK_DEFAULT; rounded up to pages */
-    unsigned flags;       /* SY_ACCT_* */
+                             1 .. 4194304, default 4194304 */
+    size_t stack_size;    /* default task stack size in bytes, SY_STACK_MIN
+                             .. SY_STACK_MAX; default SY_STACK_DEFAULT;
+                             rounded up to pages */
+    unsigned flags;       /* SY_ACCT_PRECISE, SY_PIN_CPUS, SY_NO_PREEMPT;
+                             any other bit: -EINVAL */
     unsigned tick_us;     /* accounting tick in microseconds of a CPU's own
-                             running time; default 4000 */
+                             running time, 100 .. 1000000; default 4000
+                             (never longer than the quantum; below 4000
+                             on CLOCK_MONOTONIC, as a short quantum) */
     unsigned quantum_us;  /* preemption: a task that has run this long
                              without giving up its CPU is switched away
                              (at a safe point, see sy_preempt_disable);
-                             100 .. 10000000, default SY_QUANTUM_DEFAULT_US.
+                             100 .. 10000000 (checked with SY_NO_PREEMPT
+                             too), default SY_QUANTUM_DEFAULT_US.
                              Below 4000 the tick runs on CLOCK_MONOTONIC and
                              may interrupt blocking system calls that
                              SA_RESTART does not restart (poll, epoll_wait,
@@ -105,6 +113,20 @@ SY_API int sy_run(const sy_config *cfg, sy_fn init, void *arg);
 #define SY_STACK_DEFAULT (64u * 1024u) /* default stack: 64 KiB, committed
                                           lazily, a guard page below */
 #define SY_STACK_MIN (16u * 1024u)
+/* The most stack that preemption adds to a task, below the frame it was
+ * running in: one tick frame at most, ever (the tick is blocked while its
+ * handler runs, and across a switch from inside it).  That is the kernel's
+ * signal frame (the x86-64 red zone, siginfo, ucontext and the whole
+ * register state: 3.6 KiB with AVX-512's XSAVE area; on AArch64, 4.6 KiB with
+ * FPSIMD and up to 13 KiB with SVE at its largest vector length, 2048 bits)
+ * plus the handler's own frames down to the switch (under 2 KiB; more in
+ * the sanitizer builds).  Leave this much room when sizing a stack with
+ * SY_STACK_MIN; tests/t_preempt.c measures it. */
+#if defined(__aarch64__)
+#define SY_STACK_PREEMPT (16u * 1024u)
+#else
+#define SY_STACK_PREEMPT (8u * 1024u)
+#endif
 #define SY_STACK_MAX (1024u * 1024u * 1024u)
 #define SY_NAME_MAX 16 /* task names are cut to 15 bytes + NUL */
 
@@ -117,8 +139,9 @@ typedef struct sy_attr {
     const char *name;  /* copied; NULL: "task" */
     size_t stack_size; /* 0: the runtime default; else SY_STACK_MIN ..
                           SY_STACK_MAX, rounded up to pages */
-    unsigned flags;    /* SY_ATTR_* */
-    int cpu;           /* with SY_ATTR_PIN: the CPU it is pinned to */
+    unsigned flags;    /* SY_ATTR_PIN, SY_ATTR_NOPREEMPT; other bits: -EINVAL */
+    int cpu;           /* with SY_ATTR_PIN: the CPU it is pinned to, 0 ..
+                          sy_ncpu()-1, else -EINVAL; ignored without it */
 } sy_attr;
 
 /* Spawn a child of the calling task running fn(arg).  The child is EMBRYO
@@ -129,8 +152,8 @@ typedef struct sy_attr {
  * A failed spawn leaks nothing.  A kill point. */
 SY_API int sy_spawn(sy_fn fn, void *arg, const sy_attr *attr);
 
-/* Exit the calling task with `status`: it becomes a ZOMBIE until its parent
- * collects the status with sy_wait.  Its children are handed to init (pid 1),
+/* Exit the calling task with `status` (any int, collected exactly): it
+ * becomes a ZOMBIE until its parent collects the status with sy_wait.  Its children are handed to init (pid 1),
  * which reaps them in its own waits.  Never returns when called from a task;
  * returns -EPERM from any other thread. */
 SY_API int sy_exit(int status);
@@ -146,14 +169,17 @@ SY_API int sy_exit(int status);
  * *status (if status is not NULL), frees it and returns its pid.
  * Returns 0 with SY_WNOHANG when no such child has exited yet;
  * -ECHILD when the caller has no such child; -EINTR when the caller is
- * killed while it waits; -EINVAL for a bad pid (0 or < -1) or bad flags.
+ * killed while it waits; -EINVAL for a bad pid (0 or < -1) or bad flags
+ * (any bit but SY_WNOHANG).
  * A kill point on entry. */
 SY_API int sy_wait(int pid, int *status, int flags);
 
 /* Kill a task: mark it killed.  If it is asleep in sy_sleep or sy_wait it is
  * woken and that call returns -EINTR; it exits with SY_EXIT_KILLED at its
  * next kill point (sy_yield, sy_spawn, sy_wait).  A task can kill itself.
- * Returns 0, or -ESRCH when no live task has that pid. */
+ * Returns 0, or -ESRCH when no live task has that pid (pids <= 0, zombies,
+ * reaped tasks: a reaped task's pid names nobody until its table slot has
+ * been reused 512 times). */
 SY_API int sy_kill(int pid);
 
 /* 1 if the calling task has been killed, else 0 (-EPERM outside a task). */
@@ -206,11 +232,14 @@ SY_API int sy_wakeup(const void *chan);
 SY_API int sy_wakeup_one(const void *chan);
 
 /* sy_sleep with a timeout: as sy_sleep, or -ETIMEDOUT once `ns`
- * nanoseconds have passed without a wakeup. */
+ * nanoseconds have passed without a wakeup (0: as soon as the timers run).
+ * A deadline past what CLOCK_MONOTONIC can count (UINT64_MAX) never comes:
+ * the task sleeps until woken or killed. */
 SY_API int sy_sleep_timeout(const void *chan, sy_spinlock *lk, uint64_t ns);
 
 /* Sleep for `ns` nanoseconds (CLOCK_MONOTONIC); the CPU runs other tasks
- * meanwhile.  Returns 0, or -EINTR if the task is killed.  0 ns: a yield.
+ * meanwhile.  Returns 0, or -EINTR if the task is killed.  0 ns: a yield;
+ * UINT64_MAX: until killed.
  * When every CPU is busy, timers are noticed on the accounting tick: they
  * may fire up to a tick (4 ms) late. */
 SY_API int sy_nanosleep(uint64_t ns);
@@ -238,8 +267,10 @@ SY_API int sy_preempt_enable(void);
  * Shared libraries are unsafe by default, the program safe, except a
  * program linked statically (-static), whose text holds the C library too:
  * declare it safe only if its tasks' long computations make no C library
- * calls.  Call before sy_run, or during it (the map is rebuilt).  Returns 0,
- * -EINVAL, -ENOSPC (32 declarations at most). */
+ * calls.  Call before sy_run, or during it (the map is rebuilt); the
+ * declarations last for the life of the process.  Returns 0, -EINVAL (NULL
+ * or empty name, or longer than 63 bytes), -ENOSPC (32 names at most;
+ * declaring a name again changes its verdict and takes no room). */
 SY_API int sy_preempt_library(const char *name, int safe);
 
 /* ----------------------------------------------------- errno, migration */
@@ -289,16 +320,19 @@ typedef struct sy_task_info {
 } sy_task_info;
 
 /* Fill `buf` with up to `max` tasks in pid order of their slots; returns the
- * number of live and zombie tasks (may exceed max), or -EPERM, -EINVAL. */
+ * number of live and zombie tasks (may exceed max), or -EPERM, -EINVAL
+ * (max < 0, or a NULL buf with max > 0).  max 0: just count them. */
 SY_API int sy_ps(sy_task_info *buf, int max);
 
-/* Print a ps-style table of every task to file descriptor `fd`. */
+/* Print a ps-style table of every task to file descriptor `fd`.  Returns 0,
+ * -EPERM, -ENOMEM, or the error of the first write (-EBADF for a bad fd). */
 SY_API int sy_ps_print(int fd);
 
 /* "RUNNABLE", "SLEEPING", ... ("?" for an unknown state). */
 SY_API const char *sy_state_name(int state);
 
-/* Text for a negative errno value returned by the API. */
+/* Text for a negative errno value returned by the API; "unknown error" for
+ * any other value (positive ones too).  Never NULL. */
 SY_API const char *sy_strerror(int err);
 
 #ifdef __cplusplus

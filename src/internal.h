@@ -39,6 +39,23 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define HIDDEN __attribute__((visibility("hidden")))
 
+/* ------------------------------------------------------------- assertions */
+
+struct task;
+#if defined(SY_DEBUG)
+/* xv6's panic: print what broke (and the task, if any) and abort. */
+__attribute__((noreturn)) HIDDEN void sy__panic(const char *what, struct task *t);
+/* An invariant, checked in the debug builds (SY_DEBUG: the sanitizer
+ * builds), free in the others. */
+#define SY_ASSERT(cond, t, what)                                                                   \
+    do {                                                                                           \
+        if (unlikely(!(cond)))                                                                     \
+            sy__panic(what, t);                                                                    \
+    } while (0)
+#else
+#define SY_ASSERT(cond, t, what) ((void)0)
+#endif
+
 /* ------------------------------------------------------------------ locks */
 
 static inline void cpu_relax(void)
@@ -137,8 +154,12 @@ struct task {
     /* --- placement and preemption: the task's own --- */
     int pin;                /* CPU index it must run on, or -1 */
     int preempt_count;      /* > 0: the tick must not switch it away */
+    int host_locks;         /* host locks it holds, also in preempt_count (hostlock.c) */
     bool nopreempt;         /* SY_ATTR_NOPREEMPT */
     bool stay_home;         /* preempted: resumes on the CPU it left */
+    bool in_tick;           /* preempted inside its tick handler: resumes
+                               only on a host thread whose tick is blocked
+                               (preempt.c: one tick frame per stack) */
 
     /* --- accounting: written by its CPU --- */
     uint64_t nvcsw, nivcsw;
@@ -196,9 +217,12 @@ struct cpu {
     int id;
     bool is_idle;             /* mirrors `idling`, for the owner */
     int need_resched;         /* the tick wanted to preempt: at the next safe point */
+    bool tick_masked;         /* the tick signal is blocked on this host thread
+                                 (preempt.c: a switch inside the handler) */
     struct task *preempted;   /* RUNNABLE, off the queue: rejoins its tail at
                                  the end of the next task's turn (sched.c) */
     uint64_t tick_nswitch;    /* nswitch at the last tick */
+    uint64_t tick_end_ns;     /* when the last tick was handled (preempt.c) */
     uint64_t slice_ns;        /* how long the current task has had the CPU */
     uint64_t steal_backoff;   /* ns to wait before asking for work again */
     unsigned long nexits;     /* tasks that exited on it */
@@ -336,9 +360,6 @@ static inline void resched_point(struct cpu *c)
     if (unlikely(c->need_resched) && !c->curr->preempt_count)
         sy__resched(c);
 }
-#if defined(SY_DEBUG)
-__attribute__((noreturn)) HIDDEN void sy__panic(const char *what, struct task *t);
-#endif
 
 /* cpu.c */
 HIDDEN void sy__idle_loop(struct cpu *c);
@@ -371,6 +392,11 @@ HIDDEN int sy__tick_start(struct cpu *c);
 HIDDEN void sy__tick_stop(struct cpu *c);
 HIDDEN void sy__tick_park(struct cpu *c, bool parking);
 HIDDEN void sy__tick_config(uint64_t tick_ns, uint64_t quantum_ns);
+HIDDEN void sy__tick_block(struct cpu *c, bool block);
+extern uint64_t sy__tick_delay_ns HIDDEN; /* testing: a slow handler */
+
+/* hostlock.c */
+HIDDEN void sy__hostlock_init(void);
 
 /* stats.c */
 HIDDEN void sy__fmt_u64(char *buf, size_t n, uint64_t v);

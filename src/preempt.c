@@ -23,14 +23,24 @@
  * every register file the CPU may have (and grow with each ISA extension),
  * must step over the x86-64 red zone, and on AArch64 has no free register
  * to return through.  The kernel already does all of that.
- *   What that costs and how it stays right: the handler is installed with
- * SA_NODEFER, so the timer signal is not blocked while a preempted task
- * sits in its handler, and the thread it leaves keeps receiving ticks with
- * no sigprocmask call; the signal mask saved in the frame (the task's, with
- * the tick unblocked) is what rt_sigreturn restores on the thread it
- * resumes on.  The frame takes stack room: up to about 3 KiB with AVX-512
- * (AT_MINSIGSTKSZ), which every task stack leaves.  errno is saved and
- * restored with the task as on any switch.
+ *   What that costs and how it stays right: a tick frame takes stack room
+ * (the kernel's signal frame, about 3 KiB with AVX-512: AT_MINSIGSTKSZ, plus
+ * the handler's own frames down to the switch: SY_STACK_PREEMPT in the
+ * header gives the bound), and there must never be more than one per stack.
+ * The handler is installed without SA_NODEFER, so the tick is blocked while
+ * it runs; a switch from inside it leaves the host thread with the tick
+ * still blocked (cpu->tick_masked), and the task switched to unblocks it
+ * (finish_task_switch) - unless that task is itself a preempted one
+ * (task->in_tick), which runs with the tick blocked until its rt_sigreturn
+ * restores the mask saved in its frame (the tick unblocked).  A switch INTO
+ * a preempted task from a thread whose tick is unblocked (a yield) blocks
+ * it first.  So a tick can never land on a stack that already holds one: not
+ * when the thread is descheduled inside the handler on a loaded machine,
+ * not when a sanitizer or an emulator makes the handler slower than the
+ * tick.  (The first version used SA_NODEFER, and under load ticks nested on
+ * one task stack until it overflowed.)  The cost is one sigprocmask per
+ * switch out of a handler, and one per yield into a preempted task.  errno
+ * is saved and restored with the task as on any switch.
  *
  * When the handler must not switch, it sets cpu->need_resched and the task
  * gives up its CPU at the next safe point: sy_preempt_enable, the unlock of
@@ -304,6 +314,49 @@ static bool preemptible(struct cpu *c, struct task *t, void *uc)
 #endif
 }
 
+/* Block or unblock the tick on the calling host thread, CPU c. */
+void sy__tick_block(struct cpu *c, bool block)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, TICK_SIGNAL);
+    pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+    c->tick_masked = block;
+}
+
+static void set_period(struct cpu *c, uint64_t ns)
+{
+    struct itimerspec its = {
+        .it_interval = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)},
+        .it_value = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)},
+    };
+    timer_settime(*(timer_t *)c->tick_timer, 0, &its, NULL);
+}
+
+/* Testing: the handler busy-waits this long, as it would when an emulator
+ * or a sanitizer makes it slower than the tick (tests/t_preempt.c). */
+uint64_t sy__tick_delay_ns;
+
+/*
+ * The tick stands down when handling it falls behind.  The timer is
+ * periodic: if a handler (with the signal's delivery) takes longer than a
+ * period - under qemu-user, a sanitizer, or a host that deschedules the
+ * thread inside it - the next tick is pending when it returns and is
+ * delivered at once, and the task never runs again (the qemu-user stall:
+ * every CPU busy in ticks, system time above user time).  So a tick that
+ * arrives less than half a period after the previous one was handled
+ * restarts the timer as it ends: the next one comes a whole period later,
+ * and the task runs for at least that long between two ticks.  Restarting
+ * costs a timer_settime (about 7 us here on CLOCK_MONOTONIC: the host
+ * reprograms its clock event), which is why it is not done on every tick.
+ */
+static void tick_end(struct cpu *c, bool behind)
+{
+    if (unlikely(behind))
+        set_period(c, rt.tick_ns);
+    c->tick_end_ns = sy__now_ns();
+}
+
 static void tick_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
@@ -311,6 +364,11 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
     struct cpu *c = this_cpu();
     if (!c)
         goto out;
+    uint64_t now = sy__now_ns();
+    bool behind = now - c->tick_end_ns < rt.tick_ns / 2;
+    if (unlikely(sy__tick_delay_ns))
+        while (sy__now_ns() - now < sy__tick_delay_ns)
+            cpu_relax();
 
     /* account: a timer signal still pending when the timer expired again is
      * not sent twice; the kernel counts the misses instead */
@@ -319,7 +377,6 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
         n += (unsigned)si->si_overrun;
     struct task *t = c->curr;
     WRITE_ONCE(t->ticks, t->ticks + n);
-    uint64_t now = sy__now_ns();
     __atomic_store_n(&rt.coarse_ns, now, __ATOMIC_RELAXED);
     if (__atomic_load_n(&rt.timer_next, __ATOMIC_RELAXED) <= now)
         sy__post(c, EV_TIMER); /* run them now or at the next schedule point */
@@ -336,7 +393,7 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
      * Those are handled now, and switch only if a task became runnable
      * here. */
     if (!rt.quantum_ns)
-        goto out;
+        goto done;
     if (c->nswitch != c->tick_nswitch) { /* it switched since: a new slice, */
         c->tick_nswitch = c->nswitch;   /* begun within the last period */
         c->slice_ns = rt.tick_ns;
@@ -345,32 +402,39 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
     }
     bool over = c->slice_ns >= rt.quantum_ns;
     if (t == &c->idle || (!over && !cpu_has_events(c)))
-        goto out;
+        goto done;
     if (!preemptible(c, t, uc)) {
         if (over)
             c->need_resched = 1; /* at the next safe point */
-        goto out;
+        goto done;
     }
     errno = saved;
+    /* Switching from here leaves this frame on t's stack and this host
+     * thread with the tick blocked (no SA_NODEFER): the task switched to
+     * unblocks it (sched.c: finish_task_switch) unless it is itself in its
+     * handler, and t is switched back in only with the tick blocked, which
+     * its rt_sigreturn then lifts.  So a stack holds one tick frame at most,
+     * however late or slow the ticks. */
+    c->tick_masked = true;
+    tick_end(c, behind); /* the next task's time starts here */
     /* a killed task that ran a whole quantum without reaching a kill point
      * (sy_yield, a blocking call) has its kill point at this tick */
     if (over && __atomic_load_n(&t->killed, __ATOMIC_RELAXED))
         sy__task_exit(c, SY_EXIT_KILLED);
+    t->in_tick = true;
     sy__preempt(c, over); /* if it switched, t runs again here, on this same
                              CPU (stay_home), and the next tick sees a
                              switch: a new slice */
-    saved = errno;
+    SY_ASSERT(this_cpu() == c && c->curr == t && c->tick_masked, t,
+              "a preempted task resumed off its CPU or with the tick unblocked");
+    t->in_tick = false;
+    c->tick_masked = false; /* as of the rt_sigreturn just ahead */
+    errno = saved;
+    return;
+done:
+    tick_end(c, behind);
 out:
     errno = saved;
-}
-
-static void set_period(struct cpu *c, uint64_t ns)
-{
-    struct itimerspec its = {
-        .it_interval = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)},
-        .it_value = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)},
-    };
-    timer_settime(*(timer_t *)c->tick_timer, 0, &its, NULL);
 }
 
 int sy__tick_start(struct cpu *c)
@@ -381,8 +445,9 @@ int sy__tick_start(struct cpu *c)
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_sigaction = tick_handler;
-        /* SA_NODEFER: not blocked while a preempted task sits in it */
-        sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
+        /* no SA_NODEFER: the tick is blocked while its handler runs, and
+         * stays blocked across a switch from inside it (tick_handler) */
+        sa.sa_flags = SA_SIGINFO | SA_RESTART;
         sigemptyset(&sa.sa_mask);
         if (sigaction(TICK_SIGNAL, &sa, &old_tick_action) != 0)
             return -errno;

@@ -158,6 +158,10 @@ static void finish_slow(struct cpu *c, struct task *last)
 static inline void finish_task_switch(struct cpu *c, struct task *self, struct task *last)
 {
     *c->errno_ptr = self->saved_errno;
+    /* the tick: blocked while a task preempted in its handler returns from
+     * it (rt_sigreturn unblocks it then), unblocked for any other task */
+    if (unlikely(c->tick_masked) && !self->in_tick)
+        sy__tick_block(c, false);
 #if defined(SY_DEBUG)
     /* last is off its stack and its context is saved: another CPU may run
      * it from now on */
@@ -225,6 +229,11 @@ static void context_switch(struct cpu *c, struct task *prev, struct task *next)
     if (__atomic_exchange_n(&next->on_cpu, 1, __ATOMIC_ACQ_REL))
         sy__panic("task runs on two CPUs at once", next);
 #endif
+    /* a task preempted inside its tick handler resumes with the tick
+     * blocked, so that no second tick frame lands on its stack before it
+     * has returned from the first (preempt.c) */
+    if (unlikely(next->in_tick) && !c->tick_masked)
+        sy__tick_block(c, true);
     WRITE_ONCE(next->state, SY_RUNNING);
     c->curr = next;
     c->nswitch++;
@@ -665,7 +674,8 @@ void sy__deadlock(void)
 void sy__panic(const char *what, struct task *t)
 {
     char buf[160];
-    int n = snprintf(buf, sizeof buf, "switchyard: BUG: %s (pid %d, %s)\n", what, t->pid, t->name);
+    int n = t ? snprintf(buf, sizeof buf, "switchyard: BUG: %s (pid %d, %s)\n", what, t->pid, t->name)
+              : snprintf(buf, sizeof buf, "switchyard: BUG: %s\n", what);
     ssize_t r = write(2, buf, (size_t)n);
     (void)r;
     abort();

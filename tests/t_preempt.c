@@ -9,6 +9,7 @@
  * loop without calls: there the runtime never switches from the tick, and
  * the cases that need it are skipped. */
 #include "test.h"
+#include "internal.h" /* the task's stack bounds; the slow-tick hook */
 
 #include <errno.h>
 #include <math.h>
@@ -244,6 +245,113 @@ static void test_state_is_exact(void)
     CHECK_EQ(state_bad, 0);
     CHECK_EQ(run_cfg(init_state, SMP_CPUS, 100), 0);
     CHECK_EQ(state_bad, 0);
+#endif
+}
+
+/* ------------------------------------- the stack a tick frame takes */
+
+/* Tasks spin in their own code at a 100 us quantum on a stack painted
+ * below their frame, with a timer task beside them (due timers are handled
+ * inside the tick handler), and sometimes with a handler slower than the
+ * tick (sy__tick_delay_ns: as under an emulator).  Afterwards the deepest
+ * byte the ticks dirtied must lie within SY_STACK_PREEMPT of the frame.
+ * Under the first version (SA_NODEFER), slow ticks nested on one stack until
+ * it overflowed; a slow handler without the stand-down never let a task run
+ * again (the test would time out). */
+#define BOUND_SPINNERS 3
+#define PAINT 0xA5
+static volatile int bound_stop;
+static size_t bound_depth[BOUND_SPINNERS];
+static int bound_pids[BOUND_SPINNERS];
+
+__attribute__((noinline, no_sanitize("address"))) static void paint(volatile char *lo,
+                                                                    volatile char *hi)
+{
+    for (volatile char *p = lo; p < hi; p++)
+        *p = (char)PAINT;
+}
+
+__attribute__((noinline, no_sanitize("address"))) static int bound_spinner(void *arg)
+{
+    long i = (long)arg;
+    char *top = __builtin_frame_address(0);
+    char *lo = this_cpu()->curr->stack_lo + 64;
+    char *painted = top - 1024; /* paint() runs in the 1 KiB below us */
+    paint(lo, painted);
+    unsigned long n = 0;
+    while (!bound_stop) /* no call: the ticks land here */
+        n++;
+    volatile char *p = lo;
+    while (p < painted && *p == (char)PAINT)
+        p++;
+    bound_depth[i] = (size_t)(top - (char *)p);
+    return n == 0; /* it ran */
+}
+
+static int bound_sleeper(void *arg)
+{
+    (void)arg;
+    while (!bound_stop)
+        if (sy_nanosleep(50000) != 0)
+            return 1;
+    return 0;
+}
+
+static int init_bound(void *arg)
+{
+    (void)arg;
+    bound_stop = 0;
+    for (long i = 0; i < BOUND_SPINNERS; i++)
+        bound_pids[i] = sy_spawn(bound_spinner, (void *)i, &(sy_attr){.name = "bound"});
+    int sl = sy_spawn(bound_sleeper, NULL, NULL);
+    /* until each spinner was preempted 200 times, or 20 s */
+    uint64_t until = mono_ns() + 20000000000ull;
+    for (int done = 0; !done && mono_ns() < until;) {
+        sy_nanosleep(10000000);
+        done = 1;
+        for (int i = 0; i < BOUND_SPINNERS; i++)
+            if (task_info(bound_pids[i]).nivcsw < 200)
+                done = 0;
+    }
+    unsigned long least = ~0ul;
+    for (int i = 0; i < BOUND_SPINNERS; i++) {
+        unsigned long v = task_info(bound_pids[i]).nivcsw;
+        least = v < least ? v : least;
+    }
+    bound_stop = 1;
+    int status, bad = 0;
+    for (int i = 0; i < BOUND_SPINNERS; i++) {
+        sy_wait(bound_pids[i], &status, 0);
+        bad |= status != 0;
+    }
+    sy_wait(sl, &status, 0);
+    bad |= status != 0;
+    fprintf(stderr, "[%lu+ preemptions] ", least);
+    return bad || least == 0;
+}
+
+static void test_stack_bound(void)
+{
+#if !defined(NO_ASYNC_PREEMPTION)
+    static const struct {
+        int ncpu;
+        uint64_t delay_ns;
+    } runs[] = {{1, 0}, {SMP_CPUS, 0}, {1, 150000}, {SMP_CPUS, 150000}};
+    size_t worst = 0;
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        sy__tick_delay_ns = runs[r].delay_ns;
+        CHECK_EQ(run_cfg(init_bound, runs[r].ncpu, 100), 0);
+        sy__tick_delay_ns = 0;
+        for (int i = 0; i < BOUND_SPINNERS; i++) {
+            if (bound_depth[i] > worst)
+                worst = bound_depth[i];
+            if (bound_depth[i] > SY_STACK_PREEMPT)
+                fprintf(stderr, "[spinner %d: %zu bytes] ", i, bound_depth[i]);
+            CHECK(bound_depth[i] <= SY_STACK_PREEMPT);
+        }
+    }
+    fprintf(stderr, "[deepest %zu bytes below the frame, bound %u] ", worst,
+            (unsigned)SY_STACK_PREEMPT);
 #endif
 }
 
@@ -533,6 +641,7 @@ int main(void)
 {
     RUN(test_xv6_fairness);
     RUN(test_state_is_exact);
+    RUN(test_stack_bound);
     RUN(test_libc_not_interrupted);
     RUN(test_no_eintr);
     RUN(test_preempt_disable);
