@@ -64,7 +64,9 @@ static int new_id(enum kind k)
     int id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
     if (id >= MAX_IDS)
         return -1;
-    kind_of[id] = (unsigned char)k;
+    /* released: init's wind-down scans ids below next_id while tasks are
+     * still spawning (the other readers are ordered by spawn and wait) */
+    __atomic_store_n(&kind_of[id], (unsigned char)k, __ATOMIC_RELEASE);
     if (k == YIELDER)
         __atomic_fetch_add(&yielders, 1, __ATOMIC_RELAXED);
     return id;
@@ -277,9 +279,13 @@ static int init_stress(void *arg)
     __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
     for (;;) {
         sy_wakeup(&sleep_chan);
+        /* An id below next_id may not have its kind yet (new_id takes the
+         * id, then stores the kind): it reads as 0 and is skipped this time.
+         * Its task has not started, so it has no pid to kill yet either;
+         * the next pass sees it, as this loop runs until no child is left. */
         int n = __atomic_load_n(&next_id, __ATOMIC_RELAXED);
         for (int id = ID_BASE; id < n && id < MAX_IDS; id++)
-            if (kind_of[id] == YIELDER)
+            if (__atomic_load_n(&kind_of[id], __ATOMIC_ACQUIRE) == YIELDER)
                 claim_and_kill(id);
         int st, r, got = 0;
         while ((r = sy_wait(-1, &st, SY_WNOHANG)) > 0) {
