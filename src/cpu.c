@@ -327,6 +327,7 @@ int sy_run(const sy_config *cfg, sy_fn init, void *arg)
     if (__atomic_exchange_n(&running, 1, __ATOMIC_ACQUIRE))
         return -EBUSY;
     int caller_errno = errno; /* the booting thread's errno is its own */
+    sy__hostlock_init(); /* also links hostlock.o into every program */
 
     memset(&rt, 0, sizeof rt);
     rt.timer_next = UINT64_MAX;

@@ -60,11 +60,7 @@ __attribute__((noreturn)) HIDDEN void sy__panic(const char *what, struct task *t
 
 static inline void cpu_relax(void)
 {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
+    arch_cpu_relax();
 }
 
 HIDDEN void sy__spin_wait(sy_spinlock *lk);

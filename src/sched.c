@@ -202,8 +202,11 @@ static inline void stack_handoff(struct task *prev, struct task *next)
  * queue, SLEEPING and on a wait queue, or ZOMBIE); next is RUNNABLE and off
  * every queue, or is this CPU's idle task.  c->finish says what the arriving
  * task must release.  Returns, on prev's stack, when prev next runs.
+ * Never inlined: it must be the one call site of sy__arch_switch, whose
+ * `ret` then always matches its `call` (the build checks: Makefile).
  */
-static void context_switch(struct cpu *c, struct task *prev, struct task *next)
+static __attribute__((noinline)) void context_switch(struct cpu *c, struct task *prev,
+                                                     struct task *next)
 {
     /* prepare */
     uint64_t now;
