@@ -212,12 +212,12 @@ static __attribute__((noinline)) void context_switch(struct cpu *c, struct task 
     uint64_t now;
     if (rt.flags & SY_ACCT_PRECISE) {
         now = sy__now_ns();
-        prev->cpu_ns += now - c->switch_ns;
+        WRITE_ONCE(prev->cpu_ns, prev->cpu_ns + now - c->switch_ns); /* ps reads these */
         c->switch_ns = now;
     } else {
         now = __atomic_load_n(&rt.coarse_ns, __ATOMIC_RELAXED);
     }
-    next->wait_ns += now - next->enq_ns;
+    WRITE_ONCE(next->wait_ns, next->wait_ns + now - next->enq_ns);
     if (READ_ONCE(prev->state) == SY_RUNNABLE) /* yield: it waits from now on */
         prev->enq_ns = now;
     else if (READ_ONCE(prev->state) == SY_ZOMBIE)
