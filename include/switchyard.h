@@ -153,9 +153,10 @@ typedef struct sy_attr {
 SY_API int sy_spawn(sy_fn fn, void *arg, const sy_attr *attr);
 
 /* Exit the calling task with `status` (any int, collected exactly): it
- * becomes a ZOMBIE until its parent collects the status with sy_wait.  Its children are handed to init (pid 1),
- * which reaps them in its own waits.  Never returns when called from a task;
- * returns -EPERM from any other thread. */
+ * becomes a ZOMBIE until its parent collects the status with sy_wait.  Its
+ * children are handed to init (pid 1), which reaps them in its own waits.
+ * Never returns when called from a task; returns -EPERM from any other
+ * thread. */
 SY_API int sy_exit(int status);
 
 /* The status of a task that exited because it was killed. */
@@ -325,7 +326,8 @@ typedef struct sy_task_info {
 SY_API int sy_ps(sy_task_info *buf, int max);
 
 /* Print a ps-style table of every task to file descriptor `fd`.  Returns 0,
- * -EPERM, -ENOMEM, or the error of the first write (-EBADF for a bad fd). */
+ * -EPERM, -ENOMEM, -EBADF when fd is not open for writing, or the error of
+ * a failed first write. */
 SY_API int sy_ps_print(int fd);
 
 /* "RUNNABLE", "SLEEPING", ... ("?" for an unknown state). */

@@ -29,6 +29,7 @@
  * both say "everyone" (found under valgrind, which switches threads
  * anywhere).  The epoch read before and after tells.
  */
+#include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -244,8 +245,8 @@ static int config_load(const sy_config *cfg)
         return -EINVAL;
     if (c.flags & ~(SY_ACCT_PRECISE | SY_PIN_CPUS | SY_NO_PREEMPT))
         return -EINVAL;
-    if (c.tick_us > 1000000)
-        return -EINVAL;
+    if (c.tick_us && (c.tick_us < 100 || c.tick_us > 1000000))
+        return -EINVAL; /* a 1 us tick was a signal storm that overflowed stacks */
     if (c.quantum_us && (c.quantum_us < 100 || c.quantum_us > 10000000))
         return -EINVAL;
     size_t pg = sy__page_size();
@@ -310,9 +311,28 @@ static void cpu_init(struct cpu *c, int id)
     c->switch_ns = sy__now_ns();
 }
 
+/* CPUs 1..n-1 wait at this gate until init runs: an idle CPU that ran
+ * while init sat in CPU 0's queue asked CPU 0 for it, and spun and asked
+ * again while CPU 0 was still starting threads; hundreds of them on a few
+ * cores left CPU 0 no time to start the rest or to run init (1024 CPUs took
+ * 18 s to boot on 2 cores).  Once init runs, nothing is queued to ask for. */
+static int boot_gate;
+static sy_fn boot_fn;
+static void *boot_arg;
+
+static int boot_init(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&boot_gate, 1, __ATOMIC_RELEASE);
+    futex(&boot_gate, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+    return boot_fn(boot_arg);
+}
+
 static void *cpu_thread(void *arg)
 {
     struct cpu *c = arg;
+    while (!__atomic_load_n(&boot_gate, __ATOMIC_ACQUIRE))
+        futex(&boot_gate, FUTEX_WAIT_PRIVATE, 0, NULL);
     if (cpu_enter(c) == 0) {
         sy__idle_loop(c);
         cpu_leave(c);
@@ -354,7 +374,10 @@ int sy_run(const sy_config *cfg, sy_fn init, void *arg)
     /* init first, so that it is pid 1 and CPU 0 runs it */
     sy_attr a = {.name = "init"};
     int pid;
-    err = sy__spawn(NULL, init, arg, &a, &pid);
+    boot_fn = init;
+    boot_arg = arg;
+    __atomic_store_n(&boot_gate, 0, __ATOMIC_RELAXED);
+    err = sy__spawn(NULL, boot_init, NULL, &a, &pid);
     if (err)
         goto out_cpu0;
     rt.init = sy__task_lookup(pid);

@@ -4,13 +4,13 @@
  *
  * Internal names are static or start with sy__; only sy_ names are exported.
  *
- * Lock order (take left before right, never the reverse):
- *
- *     rt.tree_lock  ->  a wait-queue bucket lock  ->  stack pool lock
- *
- * A user's sy_spinlock passed to sy_sleep is released under a bucket lock;
- * nothing else is taken while one is held.  No runtime lock is held while
- * user code runs, except across a switch (see sched.c: finish_task_switch).
+ * Locks: the runtime's own (rt.tree_lock, the wait-queue buckets,
+ * rt.timer_lock, the stack pool's) are spinlocks held by a CPU for a few
+ * dozen instructions; their order, complete, is in spinlock.c, and the
+ * debug builds check it (lockdep) and every "lock X held" written below
+ * (assert_held).  No runtime lock is held while user code runs, except
+ * across a switch (see sched.c: finish_task_switch: a sleeper's bucket
+ * lock; an exiting task holds none across its last one).
  */
 #ifndef SY_INTERNAL_H
 #define SY_INTERNAL_H
@@ -97,11 +97,16 @@ static inline bool spin_held(const sy_spinlock *lk)
  *   RUNNING  -> RUNNABLE  the task itself (yield), on its CPU
  *   RUNNING  -> SLEEPING  the task itself (sleep), under its bucket lock
  *   SLEEPING -> RUNNABLE  a waker or sy_kill, under the same bucket lock
+ *   SLEEPING -> RUNNING   the task itself, when its sleep fails before the
+ *                         switch (killed, no memory for its timer), under
+ *                         its bucket lock
  *   RUNNING  -> ZOMBIE    the task itself (sy_exit), under tree_lock, which
- *                         stays held across its last switch
- *   ZOMBIE   -> UNUSED    its parent (sy_wait), under tree_lock; or, for a
- *                         task without a parent, the next task on its CPU
- *                         (finish_task_switch)
+ *                         it drops before its last switch; `dying` stays
+ *                         set until the next task on its CPU has released
+ *                         its stack (finish_slow: sy__task_dead)
+ *   ZOMBIE   -> UNUSED    its parent (sy_wait), under tree_lock, once `dying`
+ *                         is clear; or, for a task without a parent, the
+ *                         next task on its CPU (sy__task_dead)
  * A RUNNABLE task is on exactly one run queue; a SLEEPING one on exactly one
  * wait-queue bucket; no other task is on either.
  * Stack ownership: a task's stack belongs to it from spawn to its last
@@ -136,6 +141,8 @@ struct task {
     /* --- family: protected by rt.tree_lock --- */
     int pid;
     int exit_status;
+    int dying;              /* set by sy_exit until its stack is released
+                               (atomic; task.c: nobody frees it before) */
     struct task *parent;    /* NULL for init and for orphans of a dead init */
     struct task *children;  /* live children */
     struct task *zombies;   /* exited children not yet reaped */
@@ -178,6 +185,26 @@ struct task {
 #endif
 };
 
+/* Move t to state s, as the table above allows (checked in the debug
+ * builds; the idle tasks, pid 0, are always RUNNING). */
+static inline void task_set_state(struct task *t, int s)
+{
+#if defined(SY_DEBUG)
+    static const unsigned char edges[] = {
+        [SY_UNUSED] = 1u << SY_EMBRYO,
+        [SY_EMBRYO] = 1u << SY_RUNNABLE,
+        [SY_RUNNABLE] = 1u << SY_RUNNING,
+        [SY_RUNNING] = 1u << SY_RUNNABLE | 1u << SY_SLEEPING | 1u << SY_ZOMBIE,
+        [SY_SLEEPING] = 1u << SY_RUNNABLE | 1u << SY_RUNNING,
+        [SY_ZOMBIE] = 1u << SY_UNUSED,
+    };
+    int from = READ_ONCE(t->state);
+    if (t->pid != 0 && !(edges[from] & (1u << s)))
+        sy__panic("state transition not in the table (internal.h)", t);
+#endif
+    WRITE_ONCE(t->state, s);
+}
+
 /* ----------------------------------------------------------------- CPUs */
 
 /* Run queue: a FIFO of RUNNABLE tasks linked through rq_next.  Private to its
@@ -215,6 +242,11 @@ struct cpu {
     int need_resched;         /* the tick wanted to preempt: at the next safe point */
     bool tick_masked;         /* the tick signal is blocked on this host thread
                                  (preempt.c: a switch inside the handler) */
+#if defined(SY_DEBUG)
+#define LOCKDEP_DEPTH 8
+    const sy_spinlock *held[LOCKDEP_DEPTH]; /* runtime locks it holds (spinlock.c) */
+    int nheld;
+#endif
     struct task *preempted;   /* RUNNABLE, off the queue: rejoins its tail at
                                  the end of the next task's turn (sched.c) */
     uint64_t tick_nswitch;    /* nswitch at the last tick */
@@ -272,8 +304,10 @@ struct runtime {
     bool tick_monotonic;     /* tick on CLOCK_MONOTONIC (short periods) */
     struct cpu *cpus;
 
-    /* the task table and tree: protected by tree_lock */
-    sy_spinlock tree_lock;
+    /* the task table and tree: protected by tree_lock, on cache lines of
+     * their own (spawn, exit and reap take it on every CPU: the read-mostly
+     * configuration above and the idle CPUs' counters below stay clear) */
+    _Alignas(64) sy_spinlock tree_lock;
     struct task **chunks;    /* chunks[slot / TASK_CHUNK] */
     uint32_t nslots;         /* slots handed out at least once */
     struct task *free_tasks; /* UNUSED slots, linked through rq_next */
@@ -284,7 +318,7 @@ struct runtime {
     bool deadlocked;
 
     /* accounting clock (tick mode): updated by each CPU's tick */
-    uint64_t coarse_ns;
+    _Alignas(64) uint64_t coarse_ns;
 
     /* CPUs (atomics): how many have nothing to run, how many are parked
      * with no timer to wake them (deadlock detection) */
@@ -311,16 +345,52 @@ extern struct runtime sy__rt HIDDEN;
  * get -EPERM, and the tick handler takes no lock), so they are elided, as
  * Linux's spinlocks compile away in a uniprocessor kernel.  A lock the user
  * passes to sy_sleep is always taken for real. */
+#if defined(SY_DEBUG)
+HIDDEN void sy__lockdep_acquire(const sy_spinlock *lk);
+HIDDEN void sy__lockdep_release(const sy_spinlock *lk);
+HIDDEN bool sy__lock_held(const sy_spinlock *lk);
+/* Linux's lockdep_assert_held: this CPU holds the runtime lock lk. */
+#define assert_held(lk) SY_ASSERT(sy__lock_held(lk), NULL, "not held: " #lk)
+HIDDEN bool sy__locks_only(const sy_spinlock *lk);
+/* ... and no runtime lock but lk (NULL: none), as at a switch. */
+#define assert_locks_only(lk) SY_ASSERT(sy__locks_only(lk), NULL, "runtime lock held")
+#else
+#define sy__lockdep_acquire(lk) ((void)0)
+#define sy__lockdep_release(lk) ((void)0)
+#define assert_held(lk) ((void)0)
+#define assert_locks_only(lk) ((void)0)
+#endif
+
 static inline void rt_lock(sy_spinlock *lk)
 {
     if (rt.ncpu > 1)
         spin_lock(lk);
+    sy__lockdep_acquire(lk);
 }
 
 static inline void rt_unlock(sy_spinlock *lk)
 {
+    sy__lockdep_release(lk);
     if (rt.ncpu > 1)
         spin_unlock(lk);
+}
+
+/* The clock that stamps RUNNABLE periods: exact with SY_ACCT_PRECISE, else
+ * the coarse clock the tick keeps. */
+HIDDEN uint64_t sy__now_ns(void);
+static inline uint64_t acct_now(void)
+{
+    if (rt.flags & SY_ACCT_PRECISE)
+        return sy__now_ns();
+    return __atomic_load_n(&rt.coarse_ns, __ATOMIC_RELAXED);
+}
+
+/* Mark t RUNNABLE.  The caller owns the transition (see struct task) and
+ * then queues it with sy__enqueue, after dropping the locks it holds. */
+static inline void task_set_runnable(struct task *t)
+{
+    task_set_state(t, SY_RUNNABLE);
+    t->enq_ns = acct_now();
 }
 
 /* ------------------------------------------------------------ interfaces */
@@ -328,6 +398,7 @@ static inline void rt_unlock(sy_spinlock *lk)
 /* task.c */
 HIDDEN struct task *sy__task_lookup(int pid); /* tree_lock held */
 HIDDEN void sy__task_free(struct task *t);    /* tree_lock held */
+HIDDEN void sy__task_dead(struct task *t);    /* finish_slow: t is off its stack */
 HIDDEN int sy__tasks_init(void);
 HIDDEN void sy__tasks_fini(void);
 HIDDEN int sy__spawn(struct task *parent, sy_fn fn, void *arg, const sy_attr *attr,
@@ -340,10 +411,12 @@ HIDDEN void sy__make_runnable(struct task *t);
 HIDDEN void sy__enqueue(struct task *t);
 HIDDEN void sy__schedule(struct cpu *c, struct task *prev);
 HIDDEN void sy__switch_from_idle(struct cpu *c, struct task *next);
+
+/* sleep.c */
 HIDDEN int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk, uint64_t deadline);
 HIDDEN int sy__wakeup(const void *chan, int max);
-HIDDEN bool sy__wake_task(struct task *t, int err);
-HIDDEN bool sy__wake_sleep(struct task *t, uint32_t seq, int err);
+#define ANY_SLEEP UINT64_MAX /* sy__wake_sleeper: whichever sleep it is in */
+HIDDEN bool sy__wake_sleeper(struct task *t, uint64_t seq, int err);
 HIDDEN void sy__deadlock(void);
 HIDDEN void sy__preempt(struct cpu *c, bool quantum_over);
 HIDDEN void sy__resched(struct cpu *c);
@@ -373,7 +446,6 @@ HIDDEN unsigned long sy__stacks_unguarded(void);
 HIDDEN unsigned long sy__stacks_mapped(bool *guard_regions);
 
 /* cpu.c */
-HIDDEN uint64_t sy__now_ns(void);
 HIDDEN void sy__kick(struct cpu *c);
 HIDDEN void sy__stop_all(void);
 

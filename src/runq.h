@@ -71,4 +71,48 @@ static inline bool cpu_has_events(struct cpu *c)
     return __atomic_load_n(&c->events, __ATOMIC_RELAXED) != 0;
 }
 
+/*
+ * A preempted task does not go straight to the tail of the queue: it waits
+ * off the queue (cpu->preempted) until the turn of the task that ran after
+ * it ends, and rejoins the tail then, behind whatever that task made
+ * runnable.  The order stays round-robin; what changes is that a task woken
+ * by a timer (a server's request generator, say) that spawns or wakes a
+ * worker gets that worker served before the compute-bound task it
+ * preempted, instead of a whole quantum later (b_preempt latency).  The
+ * tick puts it there (sched.c: involuntary).
+ */
+static inline void rejoin_preempted(struct cpu *c)
+{
+    struct task *p = c->preempted;
+    if (unlikely(p != NULL)) {
+        c->preempted = NULL;
+        runq_push(&c->rq, p);
+    }
+}
+
+/*
+ * The step before a switch, the same at every schedule point (yield,
+ * sleep, exit, preemption, the idle loop): handle what other CPUs and the
+ * timers posted (`events`: EV_ALL; EV_LOCKFREE when the caller holds a
+ * runtime lock; 0 when it has just handled them), let the preempted task
+ * rejoin the queue (`rejoin`; so the CPU never goes idle with one waiting),
+ * and hand work to a parked CPU if tasks wait here.  The caller then pops
+ * the next task (pick_next); spawn, which does not switch, stops here.
+ */
+static inline void before_switch(struct cpu *c, unsigned events, bool rejoin)
+{
+    if (events && unlikely(cpu_has_events(c)))
+        sy__cpu_events(c, events);
+    if (rejoin)
+        rejoin_preempted(c);
+    if (unlikely(offer_work_needed(c)))
+        sy__offer_work(c);
+}
+
+static inline struct task *pick_next(struct cpu *c, unsigned events)
+{
+    before_switch(c, events, true);
+    return runq_pop(&c->rq);
+}
+
 #endif

@@ -49,13 +49,7 @@
  *
  * and the task switched to releases that lock in finish_task_switch.
  *
- * Sleep and wakeup keep xv6's contract: sleep(chan, lk) is entered with the
- * condition lock `lk` held, takes the channel's bucket lock, and only then
- * drops `lk`; a waker changes the condition under `lk` and then takes the
- * bucket lock to find sleepers.  So a wakeup cannot fall between the
- * sleeper's test of the condition and its sleep.  Channels hash into
- * WAITQ_BUCKETS buckets, like futexes; a bucket's queue is FIFO, so
- * sy_wakeup_one wakes the task that slept first.
+ * Sleep and wakeup (sleep.c) keep xv6's contract on top of this.
  *
  * errno belongs to the task: context_switch saves the host thread's errno
  * into the leaving task and finish restores the arriving task's, on the
@@ -71,7 +65,6 @@
  * SY_ACCT_PRECISE the switch reads CLOCK_MONOTONIC (about 30 ns here) and
  * charges exact intervals.
  */
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,22 +85,6 @@ __thread struct cpu *sy__cpu_tls
 
 /* ------------------------------------------------------------ placement */
 
-/* The clock that stamps RUNNABLE periods. */
-static inline uint64_t acct_now(void)
-{
-    if (rt.flags & SY_ACCT_PRECISE)
-        return sy__now_ns();
-    return __atomic_load_n(&rt.coarse_ns, __ATOMIC_RELAXED);
-}
-
-/* Mark t RUNNABLE.  The caller owns the transition (see struct task) and
- * then queues it with sy__enqueue, after dropping the locks it holds. */
-static inline void set_runnable(struct task *t)
-{
-    WRITE_ONCE(t->state, SY_RUNNABLE);
-    t->enq_ns = acct_now();
-}
-
 /* Put a RUNNABLE task that is on no queue on some CPU's (runq.c: where). */
 void sy__enqueue(struct task *t)
 {
@@ -121,7 +98,7 @@ void sy__enqueue(struct task *t)
 
 void sy__make_runnable(struct task *t)
 {
-    set_runnable(t);
+    task_set_runnable(t);
     sy__enqueue(t);
 }
 
@@ -139,14 +116,13 @@ static void finish_slow(struct cpu *c, struct task *last)
     c->finish = 0;
     if (work & FINISH_DEAD) {
         /* last exited: its stack is ours to release (it is off it now).
-         * tree_lock is still held (FINISH_UNLOCK), so its parent cannot
-         * reap it before this is done. */
+         * Its parent does not reap it before sy__task_dead says it may
+         * (last->dying), so no lock is held across its last switch. */
         san_task_dead(last);
         c->nexits++;
         sy__stack_free(last->stack_lo, last->stack_size);
         last->stack_lo = NULL;
-        if (!last->parent) /* nobody will wait for it */
-            sy__task_free(last);
+        sy__task_dead(last);
     }
     if (work & FINISH_UNLOCK) {
         sy_spinlock *lk = c->finish_lock;
@@ -237,7 +213,11 @@ static __attribute__((noinline)) void context_switch(struct cpu *c, struct task 
      * has returned from the first (preempt.c) */
     if (unlikely(next->in_tick) && !c->tick_masked)
         sy__tick_block(c, true);
-    WRITE_ONCE(next->state, SY_RUNNING);
+    /* only the lock handed to next may be held across the switch */
+    assert_locks_only(c->finish & FINISH_UNLOCK ? c->finish_lock : NULL);
+    SY_ASSERT(prev == c->curr && (prev == &c->idle || READ_ONCE(prev->state) != SY_RUNNING), prev,
+              "context_switch: prev is not this CPU's task, or still RUNNING");
+    task_set_state(next, SY_RUNNING);
     c->curr = next;
     c->nswitch++;
     c->need_resched = 0; /* any switch is the reschedule that was wanted */
@@ -275,36 +255,14 @@ static inline struct task *idle_task(struct cpu *c)
 }
 
 /*
- * A preempted task does not go straight to the tail of the queue: it waits
- * off the queue (cpu->preempted) until the turn of the task that ran after
- * it ends, and rejoins the tail then, behind whatever that task made
- * runnable.  The order stays round-robin; what changes is that a task woken
- * by a timer (a server's request generator, say) that spawns or wakes a
- * worker gets that worker served before the compute-bound task it
- * preempted, instead of a whole quantum later (b_preempt latency).
- */
-static inline void rejoin_preempted(struct cpu *c)
-{
-    struct task *p = c->preempted;
-    if (unlikely(p != NULL)) {
-        c->preempted = NULL;
-        runq_push(&c->rq, p);
-    }
-}
-
-/*
  * schedule - give up the CPU after the caller has changed prev's state away
  * from RUNNING (SLEEPING or ZOMBIE).  Runs the next RUNNABLE task, or the
  * idle task.  Returns when prev runs again (never for a ZOMBIE).
  */
 void sy__schedule(struct cpu *c, struct task *prev)
 {
-    if (cpu_has_events(c)) /* prev may hold a bucket lock: no timers here */
-        sy__cpu_events(c, EV_LOCKFREE);
-    rejoin_preempted(c); /* so the CPU never goes idle with one waiting */
-    if (offer_work_needed(c))
-        sy__offer_work(c);
-    struct task *next = runq_pop(&c->rq);
+    /* prev may hold a bucket lock: no timers here */
+    struct task *next = pick_next(c, EV_LOCKFREE);
     if (!next)
         next = idle_task(c);
     WRITE_ONCE(prev->nvcsw, prev->nvcsw + 1);
@@ -325,11 +283,10 @@ static void involuntary(struct cpu *c, bool always, bool home)
         sy__cpu_events(c, EV_ALL);
     if (!always && c->rq.len <= queued)
         return; /* nobody new here: finish the quantum */
-    rejoin_preempted(c);
-    struct task *next = runq_pop(&c->rq);
+    struct task *next = pick_next(c, 0); /* events just handled */
     if (!next)
         return; /* nobody else wants the CPU: keep it */
-    WRITE_ONCE(prev->state, SY_RUNNABLE);
+    task_set_state(prev, SY_RUNNABLE);
     prev->stay_home = home;
     c->preempted = prev; /* rejoins the queue when next's turn ends */
     WRITE_ONCE(prev->nivcsw, prev->nivcsw + 1);
@@ -370,279 +327,15 @@ int sy_yield(void)
     struct task *prev = c->curr;
     if (unlikely(__atomic_load_n(&prev->killed, __ATOMIC_RELAXED)))
         sy__task_exit(c, SY_EXIT_KILLED);
-    if (unlikely(cpu_has_events(c)))
-        sy__cpu_events(c, EV_ALL);
-    rejoin_preempted(c);
-    if (unlikely(offer_work_needed(c)))
-        sy__offer_work(c);
-    struct task *next = runq_pop(&c->rq);
+    struct task *next = pick_next(c, EV_ALL);
     if (!next)
         return 0; /* nothing else to run: keep the CPU */
-    WRITE_ONCE(prev->state, SY_RUNNABLE);
+    task_set_state(prev, SY_RUNNABLE);
     prev->stay_home = false;
     runq_push(&c->rq, prev);
     WRITE_ONCE(prev->nvcsw, prev->nvcsw + 1);
     context_switch(c, prev, next);
     return 0;
-}
-
-/* ------------------------------------------------------ sleep and wakeup */
-
-static inline struct waitq_bucket *bucket_of(const void *chan)
-{
-    uint64_t h = (uint64_t)(uintptr_t)chan * 0x9e3779b97f4a7c15ull;
-    return &rt.waitq[h >> (64 - 12)];
-}
-_Static_assert(WAITQ_BUCKETS == 1 << 12, "bucket_of hashes to 12 bits");
-
-static inline void waitq_append(struct waitq_bucket *b, struct task *t)
-{
-    t->wq_next = NULL;
-    t->wq_prev = b->tail;
-    if (b->tail)
-        b->tail->wq_next = t;
-    else
-        b->head = t;
-    b->tail = t;
-}
-
-static inline void waitq_remove(struct waitq_bucket *b, struct task *t)
-{
-    if (t->wq_prev)
-        t->wq_prev->wq_next = t->wq_next;
-    else
-        b->head = t->wq_next;
-    if (t->wq_next)
-        t->wq_next->wq_prev = t->wq_prev;
-    else
-        b->tail = t->wq_prev;
-    t->wq_next = t->wq_prev = NULL;
-}
-
-/* The lock a sleeper holds may be the runtime's own tree_lock (sy_wait) or a
- * user's sy_spinlock (sy_sleep), which is always real and keeps its holder
- * non-preemptible (its count travels with the task). */
-static inline void lock_release(struct task *self, sy_spinlock *lk)
-{
-    if (lk == &rt.tree_lock) {
-        rt_unlock(lk);
-    } else if (lk) {
-        spin_unlock(lk);
-        self->preempt_count--;
-    }
-}
-
-static inline void lock_acquire(struct task *self, sy_spinlock *lk)
-{
-    if (lk == &rt.tree_lock) {
-        rt_lock(lk);
-    } else if (lk) {
-        self->preempt_count++;
-        spin_lock(lk);
-    }
-}
-
-/*
- * sleep - xv6's sleep(chan, lk), with an optional deadline (0: none).
- * The caller holds lk (or passes NULL).  Returns 0 when woken by a wakeup,
- * -ETIMEDOUT at the deadline, -EINTR when killed; lk is held again on
- * return in every case.  `lk` may be rt.tree_lock (sy_wait sleeps that way).
- */
-int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk, uint64_t deadline)
-{
-    struct task *p = c->curr;
-    struct waitq_bucket *b = bucket_of(chan);
-
-    /* Take the bucket lock before dropping lk: a waker must take it too, so
-     * it cannot run between our test of the condition and our sleep.  And be
-     * on the queue, SLEEPING, before lk is dropped: whoever holds lk may
-     * look at our state (sy__task_exit does, under tree_lock). */
-    rt_lock(&b->lock);
-    p->sleep_seq++;
-    p->wake_err = 0;
-    WRITE_ONCE(p->state, SY_SLEEPING);
-    waitq_append(b, p);
-
-    /* Against sy_kill, which stores `killed` and then reads `chan` without
-     * our bucket lock: we store `chan` and then read `killed`, all four
-     * sequentially consistent, so either it sees our chan (and wakes us
-     * once it gets the bucket lock) or we see `killed`. */
-    __atomic_store_n(&p->chan, chan, __ATOMIC_SEQ_CST);
-    int err = 0;
-    if (__atomic_load_n(&p->killed, __ATOMIC_SEQ_CST))
-        err = -EINTR;
-    else if (deadline && sy__timer_add(p, deadline) != 0)
-        err = -ENOMEM;
-    if (err) {
-        waitq_remove(b, p);
-        __atomic_store_n(&p->chan, NULL, __ATOMIC_RELAXED);
-        WRITE_ONCE(p->state, SY_RUNNING);
-        rt_unlock(&b->lock);
-        return err; /* lk still held */
-    }
-    lock_release(p, lk);
-
-    /* The bucket lock stays held across the switch; the next task releases
-     * it in finish_task_switch, once our context is saved. */
-    c->finish |= FINISH_UNLOCK;
-    c->finish_lock = &b->lock;
-    sy__schedule(c, p);
-
-    /* Woken: the waker took us off the queue and made us RUNNABLE.  We may
-     * be on another CPU now: c is stale. */
-    err = p->wake_err;
-    if (deadline)
-        sy__timer_cancel(p); /* gone, or firing: then wait for it to finish */
-    lock_acquire(p, lk);
-    return err;
-}
-
-/* Take t off its wait queue and make it RUNNABLE with `err` as the result of
- * its sleep; the caller queues it (sy__enqueue) once it has dropped the
- * bucket lock.  Bucket lock of t->chan held. */
-static void wake_locked(struct waitq_bucket *b, struct task *t, int err)
-{
-    waitq_remove(b, t);
-    __atomic_store_n(&t->chan, NULL, __ATOMIC_RELAXED);
-    t->wake_err = err;
-    set_runnable(t);
-}
-
-/* Queue a chain of woken tasks (linked through rq_next: they are on no run
- * queue, and nobody else may queue them). */
-static void enqueue_chain(struct task *t)
-{
-    while (t) {
-        struct task *next = t->rq_next;
-        sy__enqueue(t);
-        t = next;
-    }
-}
-
-/* Wake up to `max` tasks asleep on chan (max < 0: all); returns how many. */
-int sy__wakeup(const void *chan, int max)
-{
-    struct waitq_bucket *b = bucket_of(chan);
-    struct task *woken = NULL, **tail = &woken;
-    int n = 0;
-    rt_lock(&b->lock);
-    for (struct task *t = b->head, *next; t && n != max; t = next) {
-        next = t->wq_next;
-        if (t->chan == chan) {
-            wake_locked(b, t, 0);
-            t->rq_next = NULL;
-            *tail = t;
-            tail = &t->rq_next;
-            n++;
-        }
-    }
-    rt_unlock(&b->lock);
-    enqueue_chain(woken);
-    return n;
-}
-
-/* Wake t from the sleep numbered `seq` if it is still in it (its timer
- * fired; timer.c keeps t from moving on meanwhile). */
-bool sy__wake_sleep(struct task *t, uint32_t seq, int err)
-{
-    const void *chan = __atomic_load_n(&t->chan, __ATOMIC_RELAXED);
-    if (!chan)
-        return false;
-    struct waitq_bucket *b = bucket_of(chan);
-    bool woke = false;
-    rt_lock(&b->lock);
-    if (READ_ONCE(t->state) == SY_SLEEPING && t->chan == chan && t->sleep_seq == seq) {
-        wake_locked(b, t, err);
-        woke = true;
-    }
-    rt_unlock(&b->lock);
-    if (woke)
-        sy__enqueue(t);
-    return woke;
-}
-
-/* Wake t if it is asleep (sy_kill, after setting t->killed: see sy__sleep);
- * returns whether it was.  tree_lock held, so t is not freed under us. */
-bool sy__wake_task(struct task *t, int err)
-{
-    const void *chan = __atomic_load_n(&t->chan, __ATOMIC_SEQ_CST);
-    if (!chan)
-        return false;
-    struct waitq_bucket *b = bucket_of(chan);
-    bool woke = false;
-    rt_lock(&b->lock);
-    if (READ_ONCE(t->state) == SY_SLEEPING && t->chan == chan) {
-        wake_locked(b, t, err);
-        woke = true;
-    }
-    rt_unlock(&b->lock);
-    if (woke)
-        sy__enqueue(t);
-    return woke;
-}
-
-int sy_sleep(const void *chan, sy_spinlock *lk)
-{
-    struct cpu *c = this_cpu();
-    if (!c)
-        return -EPERM;
-    if (!chan)
-        return -EINVAL;
-    return sy__sleep(c, chan, lk, 0);
-}
-
-int sy_wakeup(const void *chan)
-{
-    if (!this_cpu())
-        return -EPERM;
-    if (!chan)
-        return -EINVAL;
-    int n = sy__wakeup(chan, -1);
-    resched_point(this_cpu());
-    return n;
-}
-
-int sy_wakeup_one(const void *chan)
-{
-    if (!this_cpu())
-        return -EPERM;
-    if (!chan)
-        return -EINVAL;
-    int n = sy__wakeup(chan, 1);
-    resched_point(this_cpu());
-    return n;
-}
-
-/* Wait until lk looks free: spin a little, then yield the host CPU each
- * round, in case the holder's host thread is preempted on our core. */
-void sy__spin_wait(sy_spinlock *lk)
-{
-    for (unsigned n = 0; __atomic_load_n(&lk->locked, __ATOMIC_RELAXED); n++) {
-        if (n < 128)
-            cpu_relax();
-        else
-            sched_yield();
-    }
-}
-
-/* A task holding a spinlock is not preempted: another task spinning for
- * it on the same CPU would wait for a holder that cannot run. */
-void sy_spin_lock(sy_spinlock *lk)
-{
-    struct cpu *c = this_cpu();
-    if (c)
-        c->curr->preempt_count++;
-    spin_lock(lk);
-}
-
-void sy_spin_unlock(sy_spinlock *lk)
-{
-    spin_unlock(lk);
-    struct cpu *c = this_cpu();
-    if (c) {
-        c->curr->preempt_count--;
-        resched_point(c);
-    }
 }
 
 /* ------------------------------------------------------------- deadlock */

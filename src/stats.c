@@ -2,6 +2,7 @@
  * stats.c - introspection: the ps table, state names and error strings.
  * (The accounting tick is in preempt.c: the same signal is the trap.)
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +57,7 @@ int sy_ps(sy_task_info *buf, int max)
     /* the caller's own accounting is brought up to date first */
     if (rt.flags & SY_ACCT_PRECISE) {
         uint64_t now = sy__now_ns();
-        c->curr->cpu_ns += now - c->switch_ns;
+        WRITE_ONCE(c->curr->cpu_ns, c->curr->cpu_ns + now - c->switch_ns); /* ps reads it */
         c->switch_ns = now;
     }
     rt_lock(&rt.tree_lock);
@@ -76,6 +77,10 @@ int sy_ps_print(int fd)
 {
     if (!this_cpu())
         return -EPERM;
+    /* a bad fd was a silent 0 (and glibc's dprintf leaks its buffer on one) */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
+        return -EBADF;
     int n = sy_ps(NULL, 0);
     if (n < 0)
         return n;
@@ -86,8 +91,12 @@ int sy_ps_print(int fd)
     n = sy_ps(v, cap);
     if (n > cap)
         n = cap;
-    dprintf(fd, "%7s %7s %-9s %3s %6s %8s %8s %10s %10s  %s\n", "PID", "PPID", "STATE", "CPU",
-            "MIGR", "NVCSW", "NIVCSW", "CPU(us)", "WAIT(us)", "NAME");
+    if (dprintf(fd, "%7s %7s %-9s %3s %6s %8s %8s %10s %10s  %s\n", "PID", "PPID", "STATE",
+                "CPU", "MIGR", "NVCSW", "NIVCSW", "CPU(us)", "WAIT(us)", "NAME") < 0) {
+        int e = errno;
+        free(v);
+        return e ? -e : -EIO;
+    }
     for (int i = 0; i < n; i++)
         dprintf(fd, "%7d %7d %-9s %3d %6llu %8llu %8llu %10llu %10llu  %s\n", v[i].pid,
                 v[i].ppid, sy_state_name(v[i].state), v[i].cpu,
@@ -127,6 +136,9 @@ const char *sy_strerror(int err)
     case -EINTR: return "interrupted: the task was killed";
     case -EBUSY: return "a runtime is already running in this process";
     case -EDEADLK: return "deadlock: every task was asleep with nobody to wake it";
+    case -ETIMEDOUT: return "timed out";
+    case -ENOSPC: return "no room for another declaration";
+    case -EBADF: return "bad file descriptor";
     default: return "unknown error";
     }
 }

@@ -6,13 +6,18 @@
  * apart from handing children over.
  *
  * rt.tree_lock (xv6's wait_lock) protects the table and every parent/child
- * link.  It is held across an exiting task's last switch, so a parent never
- * reaps a child whose stack is still in use.
+ * link.  An exiting task drops it before its last switch; its `dying` flag
+ * stays set until the next task on its CPU has released its stack
+ * (sy__task_dead), and nobody frees a task before that (off_stack), so a
+ * parent never reaps a child whose stack is still in use.  (It used to be
+ * held across the switch, and so across the scheduler's event handling,
+ * which on two CPUs kept the spawner and the reaper waiting for it.)
  *
  * Pids: pid = (generation << SLOT_BITS | slot) + 1.  init takes slot 0
  * first, so it is pid 1.  A slot's generation changes each time it is freed,
  * so a stale pid names no task (until 512 generations wrap).
  */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -23,6 +28,25 @@
 
 #define GEN_MASK ((1u << (31 - SLOT_BITS)) - 1)
 
+/* t->dying: 0, or the task exited and its stack is still in use */
+#define DYING_CHILD 1  /* it has a parent: it clears the flag, the parent reaps */
+#define DYING_ORPHAN 2 /* no parent: sy__task_dead frees it */
+
+/* A slot is cleared in two parts, each where its cache lines are touched
+ * anyway: reaping clears from rq_next up to the accounting (the lines it
+ * reads and unlinks), the next spawn of the slot the rest (accounting,
+ * name), and the context is rebuilt by arch_ctx_init.  With a million
+ * tasks alive none of these lines is in the cache any more; clearing all
+ * 384 bytes at reap cost three more lines per task. */
+#define CLEAR_REAP_FROM offsetof(struct task, rq_next)
+#define CLEAR_SPAWN_FROM offsetof(struct task, nvcsw)
+_Static_assert(offsetof(struct task, ctx) == 0 && CLEAR_REAP_FROM >= sizeof(struct arch_ctx) &&
+                   CLEAR_REAP_FROM < sizeof(struct arch_ctx) + sizeof(void *),
+               "the two clears and the context cover the whole task");
+_Static_assert(offsetof(struct task, gen) >= CLEAR_SPAWN_FROM &&
+                   offsetof(struct task, slot) >= CLEAR_SPAWN_FROM,
+               "spawn's clear keeps gen and slot");
+
 static inline int make_pid(uint32_t gen, uint32_t slot)
 {
     return (int)(((gen & GEN_MASK) << SLOT_BITS | slot) + 1);
@@ -32,6 +56,31 @@ static inline struct task *slot_task(uint32_t slot)
 {
     return &rt.chunks[slot / TASK_CHUNK][slot % TASK_CHUNK];
 }
+
+/* Start loading the lines of a task the next spawn or wait will write
+ * (with many tasks alive none is in the cache), so that those misses are
+ * not taken with tree_lock held, while other CPUs wait for it.  A macro:
+ * GCC 12 deletes calls of a static function that only prefetches (no side
+ * effects), and keeps one prefetch of a loop. */
+#define PREFETCH_LINE(p, n)                                                                        \
+    do {                                                                                           \
+        if (sizeof(struct task) > (n) * 64)                                                        \
+            __builtin_prefetch((p) + (n) * 64, 1);                                                 \
+    } while (0)
+#define prefetch_task(t)                                                                           \
+    do {                                                                                           \
+        const char *p_ = (const char *)(t);                                                        \
+        if (p_) {                                                                                  \
+            PREFETCH_LINE(p_, 0);                                                                  \
+            PREFETCH_LINE(p_, 1);                                                                  \
+            PREFETCH_LINE(p_, 2);                                                                  \
+            PREFETCH_LINE(p_, 3);                                                                  \
+            PREFETCH_LINE(p_, 4);                                                                  \
+            PREFETCH_LINE(p_, 5);                                                                  \
+            PREFETCH_LINE(p_, 6);                                                                  \
+            PREFETCH_LINE(p_, 7);                                                                  \
+        }                                                                                          \
+    } while (0)
 
 int sy__tasks_init(void)
 {
@@ -61,6 +110,13 @@ static struct task *task_alloc(int *err)
     struct task *t = rt.free_tasks;
     if (t) {
         rt.free_tasks = t->rq_next;
+        prefetch_task(rt.free_tasks); /* the next spawn's */
+        t->rq_next = NULL;
+        /* the part reaping left; a new generation, so old pids miss */
+        uint32_t gen = t->gen + 1, slot = t->slot;
+        memset((char *)t + CLEAR_SPAWN_FROM, 0, sizeof *t - CLEAR_SPAWN_FROM);
+        t->gen = gen;
+        t->slot = slot;
     } else {
         if (rt.nslots >= rt.max_tasks) {
             *err = -EAGAIN;
@@ -87,14 +143,12 @@ static struct task *task_alloc(int *err)
     return t;
 }
 
-/* Return a slot to the table.  tree_lock held; t is ZOMBIE (reaped) or an
- * EMBRYO whose spawn failed. */
+/* Return a slot to the table.  tree_lock held; t is a ZOMBIE off its stack
+ * (reaped, or freed by sy__task_dead).  Clears the middle part (state =
+ * SY_UNUSED); task_alloc clears the rest and starts a new generation. */
 void sy__task_free(struct task *t)
 {
-    uint32_t slot = t->slot, gen = t->gen + 1;
-    memset(t, 0, sizeof *t); /* state = SY_UNUSED */
-    t->slot = slot;
-    t->gen = gen;
+    memset((char *)t + CLEAR_REAP_FROM, 0, CLEAR_SPAWN_FROM - CLEAR_REAP_FROM);
     t->rq_next = rt.free_tasks;
     rt.free_tasks = t;
     rt.ntasks--;
@@ -112,6 +166,33 @@ struct task *sy__task_lookup(int pid)
     if (t->pid != pid || READ_ONCE(t->state) == SY_UNUSED)
         return NULL;
     return t;
+}
+
+/* Wait until exited task t is off its stack (t->dying clear): the next
+ * task on its CPU is about to release it (finish_slow), a few dozen
+ * instructions after t's last switch, unless that host thread was just
+ * descheduled.  tree_lock may be held: clearing the flag takes no lock. */
+static void off_stack(struct task *t)
+{
+    for (unsigned n = 0; __atomic_load_n(&t->dying, __ATOMIC_ACQUIRE); n++) {
+        if (n < 128)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+}
+
+/* finish_slow, on t's CPU, after releasing the stack of t, which exited:
+ * its parent may reap it from now on; a task without one is freed here. */
+void sy__task_dead(struct task *t)
+{
+    if (__atomic_load_n(&t->dying, __ATOMIC_RELAXED) == DYING_ORPHAN) {
+        rt_lock(&rt.tree_lock); /* nobody else can reach it: only the table */
+        sy__task_free(t);
+        rt_unlock(&rt.tree_lock);
+    } else {
+        __atomic_store_n(&t->dying, 0, __ATOMIC_RELEASE);
+    }
 }
 
 /* ------------------------------------------------------- children lists */
@@ -178,6 +259,11 @@ int sy__spawn(struct task *parent, sy_fn fn, void *arg, const sy_attr *attr, int
     if (err)
         return err;
 
+    /* The child inherits the FP control state (rounding, exception masks),
+     * as a forked process does. */
+    struct arch_ctx fp;
+    arch_fpctl_read(&fp);
+
     rt_lock(&rt.tree_lock);
     struct task *t = task_alloc(&err);
     if (!t) {
@@ -202,10 +288,7 @@ int sy__spawn(struct task *parent, sy_fn fn, void *arg, const sy_attr *attr, int
         child_link(parent, t);
     __atomic_store_n(&rt.nlive, rt.nlive + 1, __ATOMIC_RELAXED);
 
-    /* The child inherits the FP control state (rounding, exception masks),
-     * as a forked process does.  Its stack is not written until it runs. */
-    struct arch_ctx fp;
-    arch_fpctl_read(&fp);
+    /* Its stack is not written until it runs. */
     arch_ctx_init(&t->ctx, lo + size, &fp);
     t->saved_errno = 0;
     san_task_new(t);
@@ -258,8 +341,10 @@ static bool reparent_list(struct task *p, struct task *c)
         } else {
             c->parent = NULL;
             c->sib_next = c->sib_prev = NULL;
-            if (READ_ONCE(c->state) == SY_ZOMBIE)
+            if (READ_ONCE(c->state) == SY_ZOMBIE) {
+                off_stack(c); /* it may have exited just now */
                 sy__task_free(c);
+            }
         }
         c = next;
     }
@@ -279,37 +364,54 @@ void sy__task_exit(struct cpu *c, int status)
 {
     struct task *p = c->curr;
 
-    /* (only init itself clears rt.init: this read needs no lock) */
-    if (p == READ_ONCE(rt.init))
+    /* init is pid 1 (slot 0, generation 0): no need to read rt.init, whose
+     * cache line the idle CPUs' counters keep busy */
+    bool is_init = p->pid == 1;
+    if (is_init)
         sy__kill_all(); /* init's death takes everyone with it */
 
     rt_lock(&rt.tree_lock);
-    if (reparent(p))
-        sy__wakeup(rt.init, -1);
+    struct task *init = NULL;
+    bool wake_init = false;
+    if (p->children || p->zombies) {
+        init = rt.init;
+        wake_init = reparent(p);
+    }
     p->exit_status = status;
     __atomic_store_n(&rt.nlive, rt.nlive - 1, __ATOMIC_RELEASE);
     if (rt.nlive == 0)
         sy__stop_all(); /* the last task: every CPU may leave its idle loop */
-    if (p == rt.init) {
+    if (is_init) {
         rt.init_status = status;
         WRITE_ONCE(rt.init, NULL);
     }
     struct task *parent = p->parent;
+    bool wake_parent = false;
     if (parent)
         child_unlink(p); /* from the parent's live list ... */
+    /* Until the next task on this CPU has released our stack, nobody may
+     * free us (off_stack); a parentless task is freed by that task. */
+    __atomic_store_n(&p->dying, parent ? DYING_CHILD : DYING_ORPHAN, __ATOMIC_RELAXED);
     WRITE_ONCE(p->state, SY_ZOMBIE);
     if (parent) {
         child_link(parent, p); /* ... to its zombies */
         /* Only a parent asleep in sy_wait needs a wakeup: it sleeps on
          * itself, and sy__sleep publishes that before it drops tree_lock. */
-        if (READ_ONCE(parent->state) == SY_SLEEPING && READ_ONCE(parent->chan) == parent)
-            sy__wakeup(parent, -1);
+        wake_parent = READ_ONCE(parent->state) == SY_SLEEPING && READ_ONCE(parent->chan) == parent;
     }
+    rt_unlock(&rt.tree_lock);
 
-    /* tree_lock stays held across the switch: the next task releases our
-     * stack, then the lock (finish_task_switch), then the parent may reap. */
-    c->finish |= FINISH_DEAD | FINISH_UNLOCK;
-    c->finish_lock = &rt.tree_lock;
+    /* The wakeups after the lock (they may kick a parked CPU): whoever we
+     * found asleep on its channel stays asleep on it until woken, and a
+     * wakeup that comes late only makes sy_wait look again.  The channels
+     * are addresses: waking one touches no task that may be gone. */
+    if (wake_init)
+        sy__wakeup(init, -1);
+    if (wake_parent)
+        sy__wakeup(parent, -1);
+
+    /* The next task releases our stack (finish_slow), then clears `dying`. */
+    c->finish |= FINISH_DEAD;
     sy__schedule(c, p);
     __builtin_unreachable();
 }
@@ -327,9 +429,11 @@ int sy_exit(int status)
 /* Reap zombie child z: collect its status and free its slot.  tree_lock held. */
 static int reap(struct task *z, int *status)
 {
+    off_stack(z); /* it may have exited just now, on another CPU */
     int pid = z->pid;
     if (status)
         *status = z->exit_status;
+    prefetch_task(z->sib_next); /* sy_wait(-1)'s next */
     child_unlink(z);
     sy__task_free(z);
     return pid;
@@ -388,7 +492,7 @@ int sy_wait(int pid, int *status, int flags)
 static void kill_task(struct task *t)
 {
     __atomic_store_n(&t->killed, 1, __ATOMIC_SEQ_CST); /* then read chan: see sy__sleep */
-    sy__wake_task(t, -EINTR);
+    sy__wake_sleeper(t, ANY_SLEEP, -EINTR);
 }
 
 int sy_kill(int pid)

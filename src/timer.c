@@ -81,6 +81,8 @@ static void publish_next(void)
  * Returns 0 or -ENOMEM. */
 int sy__timer_add(struct task *t, uint64_t deadline)
 {
+    SY_ASSERT(READ_ONCE(t->state) == SY_SLEEPING && t == this_cpu()->curr, t,
+              "a timer for a task that is not falling asleep");
     rt_lock(&rt.timer_lock);
     if (rt.ntimers == rt.captimers) {
         uint32_t cap = rt.captimers ? rt.captimers * 2 : 64;
@@ -147,7 +149,7 @@ void sy__run_timers(void)
         publish_next();
         rt_unlock(&rt.timer_lock);
         for (int i = 0; i < n; i++) {
-            sy__wake_sleep(due[i], due[i]->tm_seq, -ETIMEDOUT);
+            sy__wake_sleeper(due[i], due[i]->tm_seq, -ETIMEDOUT);
             __atomic_store_n(&due[i]->tm_firing, 0, __ATOMIC_RELEASE);
         }
         if (n < 64)
@@ -172,8 +174,12 @@ int sy_nanosleep(uint64_t ns)
     if (ns == 0)
         return sy_yield();
     struct task *self = c->curr;
+    uint64_t now = sy__now_ns();
+    /* saturate, as sy_sleep_timeout does: now + UINT64_MAX wrapped into the
+     * past and the "endless" sleep returned at once */
+    uint64_t deadline = ns > UINT64_MAX - 1 - now ? UINT64_MAX - 1 : now + ns;
     /* a channel nobody else sleeps on: the task's own timer field */
-    int r = sy__sleep(c, &self->tm_deadline, NULL, sy__now_ns() + ns);
+    int r = sy__sleep(c, &self->tm_deadline, NULL, deadline);
     return r == -ETIMEDOUT ? 0 : r;
 }
 
@@ -185,6 +191,7 @@ int sy_sleep_timeout(const void *chan, sy_spinlock *lk, uint64_t ns)
     if (!chan)
         return -EINVAL;
     uint64_t now = sy__now_ns();
-    uint64_t deadline = ns > UINT64_MAX - now ? UINT64_MAX - 1 : now + ns;
+    /* UINT64_MAX is "no timer" (rt.timer_next): the latest deadline is one less */
+    uint64_t deadline = ns > UINT64_MAX - 1 - now ? UINT64_MAX - 1 : now + ns;
     return sy__sleep(c, chan, lk, deadline);
 }

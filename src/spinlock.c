@@ -1,0 +1,143 @@
+/*
+ * spinlock.c - spinlocks: the wait of the runtime's own locks, the public
+ * sy_spinlock calls, and, in the debug builds, a small lockdep.
+ *
+ * The runtime's locks and their order (take left before right, never the
+ * reverse; each is a class below):
+ *
+ *     rt.tree_lock  ->  a wait-queue bucket lock  ->  rt.timer_lock
+ *          |                                              |
+ *          +-------------------->  the stack pool lock  <-+
+ *
+ *   - A condition lock the user passes to sy_sleep (a sy_spinlock) ranks
+ *     with tree_lock: sy_sleep takes the bucket lock under it.  It is the
+ *     task's, not the CPU's, and is not tracked below.
+ *   - The preemptible-code map's lock (preempt.c: declared_lock) is a leaf
+ *     taken alone, also before the runtime runs.
+ *   - Two locks of one class are never held at once (two buckets, say).
+ *   - Locks held across a switch: a sleeper's bucket lock, released by the
+ *     next task on the same CPU (sched.c: finish_task_switch).
+ *
+ * lockdep: a runtime lock is held by a CPU, not a task: runtime code never
+ * switches while it holds one, except for the lock handed to the next task
+ * on the same CPU.  So in the debug builds (SY_DEBUG) each CPU keeps the
+ * list of runtime locks it holds; taking one whose class is not above
+ * every held one panics (a lock-order inversion, found on the first run
+ * that takes the two locks, not only on the run that deadlocks), as does
+ * releasing one it does not hold; assert_held() is Linux's
+ * lockdep_assert_held().  With one CPU the locks are elided (internal.h:
+ * rt_lock) but still tracked, so the order is checked there too.
+ */
+#include <sched.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+/* Wait until lk looks free: spin a little, then yield the host CPU each
+ * round, in case the holder's host thread is preempted on our core. */
+void sy__spin_wait(sy_spinlock *lk)
+{
+    for (unsigned n = 0; __atomic_load_n(&lk->locked, __ATOMIC_RELAXED); n++) {
+        if (n < 128)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+}
+
+/* A task holding a spinlock is not preempted: another task spinning for
+ * it on the same CPU would wait for a holder that cannot run. */
+void sy_spin_lock(sy_spinlock *lk)
+{
+    struct cpu *c = this_cpu();
+    if (c)
+        c->curr->preempt_count++;
+    spin_lock(lk);
+}
+
+void sy_spin_unlock(sy_spinlock *lk)
+{
+    spin_unlock(lk);
+    struct cpu *c = this_cpu();
+    if (c) {
+        c->curr->preempt_count--;
+        resched_point(c);
+    }
+}
+
+/* ------------------------------------------------------------- lockdep */
+
+#if defined(SY_DEBUG)
+enum lock_class { LOCK_TREE = 1, LOCK_BUCKET, LOCK_TIMER, LOCK_POOL };
+
+static enum lock_class lock_class(const sy_spinlock *lk)
+{
+    if (lk == &rt.tree_lock)
+        return LOCK_TREE;
+    if (lk == &rt.timer_lock)
+        return LOCK_TIMER;
+    const char *p = (const char *)lk;
+    if (p >= (const char *)rt.waitq && p < (const char *)(rt.waitq + WAITQ_BUCKETS))
+        return LOCK_BUCKET;
+    return LOCK_POOL; /* stack.c's pool.lock, the only other runtime lock */
+}
+
+static const char *const class_name[] = {"?", "tree_lock", "a bucket lock", "timer_lock",
+                                         "the stack pool lock"};
+
+static void lockdep_panic(struct cpu *c, const char *what, const sy_spinlock *lk)
+{
+    char buf[200];
+    int n = snprintf(buf, sizeof buf, "%s %s on cpu %d, holding", what,
+                     class_name[lock_class(lk)], c->id);
+    for (int i = 0; i < c->nheld && n < (int)sizeof buf - 24; i++)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, " %s", class_name[lock_class(c->held[i])]);
+    if (!c->nheld)
+        snprintf(buf + n, sizeof buf - (size_t)n, " none");
+    sy__panic(buf, c->curr);
+}
+
+void sy__lockdep_acquire(const sy_spinlock *lk)
+{
+    struct cpu *c = this_cpu();
+    if (!c)
+        return; /* booting or shutting down: one thread */
+    enum lock_class k = lock_class(lk);
+    for (int i = 0; i < c->nheld; i++)
+        if (lock_class(c->held[i]) >= k)
+            lockdep_panic(c, "lock order: took", lk);
+    if (c->nheld == LOCKDEP_DEPTH)
+        lockdep_panic(c, "too many locks: took", lk);
+    c->held[c->nheld++] = lk;
+}
+
+void sy__lockdep_release(const sy_spinlock *lk)
+{
+    struct cpu *c = this_cpu();
+    if (!c)
+        return;
+    for (int i = 0; i < c->nheld; i++)
+        if (c->held[i] == lk) {
+            c->held[i] = c->held[--c->nheld];
+            return;
+        }
+    lockdep_panic(c, "released", lk);
+}
+
+bool sy__lock_held(const sy_spinlock *lk)
+{
+    struct cpu *c = this_cpu();
+    if (!c)
+        return true; /* not tracked outside the CPUs */
+    for (int i = 0; i < c->nheld; i++)
+        if (c->held[i] == lk)
+            return true;
+    return false;
+}
+
+bool sy__locks_only(const sy_spinlock *lk)
+{
+    struct cpu *c = this_cpu();
+    return !c || c->nheld == 0 || (c->nheld == 1 && c->held[0] == lk);
+}
+#endif
