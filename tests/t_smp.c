@@ -5,7 +5,9 @@
 #define SY_ERRNO_FRESH /* errno read fresh after each switch: see switchyard.h */
 #include "test.h"
 #include <pthread.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static int ncpu;
 
@@ -62,10 +64,19 @@ static void test_wide(void)
 
 /* ------------------------------------------------- cross-CPU ping-pong */
 
+/* 200000 handoffs, or as many as fit in PP_SECONDS (at least PP_MIN):
+ * on a quiet machine all of them (TSan: under 3 s); on a loaded one each
+ * handoff waits for the kernel to run the other host thread (5000 a
+ * second under TSan with a hog per core and other builds running), and
+ * 200000 of them took from 3 s to 30 s there: half of the program's 60 s. */
+#define PP_ROUNDS 200000
+#define PP_MIN 2000
+#define PP_SECONDS 10
 static struct {
     sy_spinlock lk;
     long turn; /* whose turn: 0 or 1 */
-    long rounds;
+    long rounds, done;
+    uint64_t until;
 } pp;
 
 static int pinger(void *arg)
@@ -82,6 +93,9 @@ static int pinger(void *arg)
         }
         pp.turn = !me;
         pp.rounds--;
+        pp.done++;
+        if (pp.rounds > 0 && pp.done >= PP_MIN && mono_ns() > pp.until)
+            pp.rounds = 0; /* enough, on a machine this busy */
         sy_wakeup(&pp);
         sy_spin_unlock(&pp.lk);
     }
@@ -91,7 +105,9 @@ static int init_pingpong(void *arg)
 {
     (void)arg;
     pp.turn = 0;
-    pp.rounds = 200000;
+    pp.rounds = PP_ROUNDS;
+    pp.done = 0;
+    pp.until = mono_ns() + PP_SECONDS * 1000000000ull;
     sy_attr a = {.flags = SY_ATTR_PIN, .cpu = 0}, b = {.flags = SY_ATTR_PIN, .cpu = 1};
     sy_spawn(pinger, (void *)0L, &a);
     sy_spawn(pinger, (void *)1L, &b); /* always on the other CPU */
@@ -104,6 +120,7 @@ static int init_pingpong(void *arg)
 static void test_pingpong_across_cpus(void)
 {
     run_init_cpus(init_pingpong, NULL, 0, 2);
+    fprintf(stderr, "[%ld handoffs] ", pp.done);
 }
 
 /* many producers and consumers through a bounded buffer on every CPU: a
@@ -274,17 +291,39 @@ static int napper(void *arg)
     return 0;
 }
 
-static int timed_out, woken;
+/* timed_lk: a sleeper counts itself in `asleep` and sleeps under it, so
+ * whoever holds it and sees the count knows that many are on the queue */
+static sy_spinlock timed_lk;
+static int timed_out, woken, asleep;
 static int chan_t;
 
 static int timed_sleeper(void *arg)
 {
-    int r = sy_sleep_timeout(&chan_t, NULL, (uint64_t)(long)arg);
+    sy_spin_lock(&timed_lk);
+    asleep++;
+    int r = sy_sleep_timeout(&chan_t, &timed_lk, (uint64_t)(long)arg);
+    asleep--;
     if (r == -ETIMEDOUT)
-        __atomic_fetch_add(&timed_out, 1, __ATOMIC_RELAXED);
+        timed_out++;
     else if (r == 0)
-        __atomic_fetch_add(&woken, 1, __ATOMIC_RELAXED);
+        woken++;
+    sy_spin_unlock(&timed_lk);
     return 0;
+}
+
+/* Wait (polling, up to 30 s) until `*v` is `want`, reading it under
+ * timed_lk; returns with timed_lk held. */
+static void wait_timed(int *v, int want)
+{
+    uint64_t cap = mono_ns() + 30 * 1000000000ull;
+    for (;;) {
+        sy_spin_lock(&timed_lk);
+        if (*v == want)
+            return;
+        CHECK(mono_ns() < cap);
+        sy_spin_unlock(&timed_lk);
+        sy_nanosleep(1000000);
+    }
 }
 
 static int init_timers(void *arg)
@@ -292,14 +331,20 @@ static int init_timers(void *arg)
     (void)arg;
     for (long ms = 1; ms <= 40; ms++)
         sy_spawn(napper, (void *)(ms % 10 + 1), NULL);
-    /* 10 ms timeouts that expire, 60 s ones that a wakeup ends early */
+    /* 10 ms timeouts that expire, 60 s ones that a wakeup ends early.  The
+     * short ones must be gone and the long ones asleep before the wakeup:
+     * waited for, not assumed after a pause (on a loaded machine 20 ms
+     * once saw only 8 of them asleep). */
     for (int i = 0; i < 10; i++)
         sy_spawn(timed_sleeper, (void *)10000000L, NULL);
-    CHECK_EQ(sy_nanosleep(50 * 1000000ull), 0); /* the short ones are gone */
+    CHECK_EQ(sy_nanosleep(50 * 1000000ull), 0);
+    wait_timed(&timed_out, 10);
+    sy_spin_unlock(&timed_lk);
     for (int i = 0; i < 10; i++)
         sy_spawn(timed_sleeper, (void *)60000000000L, NULL);
-    CHECK_EQ(sy_nanosleep(20 * 1000000ull), 0);
+    wait_timed(&asleep, 10);
     int n = sy_wakeup(&chan_t);
+    sy_spin_unlock(&timed_lk);
     CHECK_EQ(n, 10);
     while (sy_wait(-1, NULL, 0) > 0)
         ;
@@ -436,19 +481,47 @@ static void test_work_spreads(void)
     run_init_cpus(init_spread, NULL, 0, ncpu);
 }
 
+/* Each case in a child process of its own (the parent never boots the
+ * runtime), so that one case's aftermath does not slow the next.  Under
+ * ThreadSanitizer (GCC 12's runtime) it did, five to eight times: each task
+ * is a TSan fiber, and once test_tree or test_wide has had thousands alive at
+ * once, every synchronisation for the rest of the process (each switch,
+ * each acquire and release) walks vector clocks that large - pingpong went
+ * from 2 s to 14 s after test_tree, migration from 0.2 s to 1.5 s, and on a
+ * loaded machine the program passed its 60 s in test_migration_sees_own_cpu.
+ * A case's failure (exit status, signal) is the program's. */
+#define RUN_APART(fn)                                                          \
+    do {                                                                       \
+        fflush(NULL);                                                          \
+        pid_t pid_ = fork();                                                   \
+        CHECK(pid_ >= 0);                                                      \
+        if (pid_ == 0) {                                                       \
+            RUN(fn);                                                           \
+            exit(0);                                                           \
+        }                                                                      \
+        int st_;                                                               \
+        CHECK_EQ(waitpid(pid_, &st_, 0), pid_);                                \
+        if (WIFSIGNALED(st_)) {                                                \
+            fprintf(stderr, "%s: killed by signal %d\n", #fn, WTERMSIG(st_)); \
+            exit(128 + WTERMSIG(st_));                                         \
+        }                                                                      \
+        if (WEXITSTATUS(st_) != 0)                                             \
+            exit(WEXITSTATUS(st_));                                            \
+    } while (0)
+
 int main(void)
 {
     ncpu = test_cpus();
     fprintf(stderr, "  (%d CPUs)\n", ncpu);
-    RUN(test_tree);
-    RUN(test_wide);
-    RUN(test_pingpong_across_cpus);
-    RUN(test_bounded_buffer);
-    RUN(test_kill_racing_wakeups);
-    RUN(test_pinning);
-    RUN(test_timers);
-    RUN(test_kill_in_nanosleep);
-    RUN(test_migration_sees_own_cpu);
-    RUN(test_work_spreads);
+    RUN_APART(test_tree);
+    RUN_APART(test_wide);
+    RUN_APART(test_pingpong_across_cpus);
+    RUN_APART(test_bounded_buffer);
+    RUN_APART(test_kill_racing_wakeups);
+    RUN_APART(test_pinning);
+    RUN_APART(test_timers);
+    RUN_APART(test_kill_in_nanosleep);
+    RUN_APART(test_migration_sees_own_cpu);
+    RUN_APART(test_work_spreads);
     return 0;
 }
