@@ -16,12 +16,12 @@
  *
  * Timers: one idle CPU at a time (rt.timer_owner) parks with the earliest
  * deadline as its futex timeout; the others park without one.  A busy CPU
- * notices due timers on its accounting tick (stats.c).
+ * notices due timers on its tick (preempt.c).
  *
  * Deadlock: a CPU about to park with no timer pending counts itself in
  * rt.nparked.  If every CPU is so parked, every inbox is empty and tasks are
  * alive, they are all asleep and nothing can wake them: the runtime reports
- * it and kills them all (sched.c: deadlock).  A CPU leaving its park bumps
+ * it and kills them all (deadlock, below).  A CPU leaving its park bumps
  * rt.park_epoch and takes itself out of rt.nparked before it handles its
  * events.  The epoch matters: a CPU may leave its park, run a task that
  * hands work to the checking CPU after that CPU looked at its inbox, and
@@ -32,6 +32,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -47,33 +48,23 @@
 
 struct runtime sy__rt;
 
+/* Read by name from inline asm (arch.h: arch_this_cpu), which link-time
+ * optimisation cannot see: keep the symbol, and keep its name. */
+#if defined(__clang__)
+__thread struct cpu *sy__cpu_tls __attribute__((tls_model("initial-exec"), used));
+#else
+__thread struct cpu *sy__cpu_tls
+    __attribute__((tls_model("initial-exec"), used, externally_visible));
+#endif
+
 static int running; /* one runtime per process at a time */
 
-uint64_t sy__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static long futex(int *uaddr, int op, int val, const struct timespec *ts)
 {
     return syscall(SYS_futex, uaddr, op, val, ts, NULL, 0);
 }
 
-/* Wake CPU c if it is parked. */
-void sy__kick(struct cpu *c)
-{
-    if (__atomic_exchange_n(&c->parked, 0, __ATOMIC_SEQ_CST))
-        futex(&c->parked, FUTEX_WAKE_PRIVATE, 1, NULL);
-}
-
-/* No task is left: every CPU leaves its idle loop. */
-void sy__stop_all(void)
-{
-    for (int i = 0; i < rt.ncpu; i++)
-        sy__post(&rt.cpus[i], EV_STOP);
-}
 
 /* ------------------------------------------------------------- the idle */
 
@@ -173,6 +164,34 @@ static bool park(struct cpu *c, uint64_t retry_ns)
     return true;
 }
 
+/* ------------------------------------------------------------- deadlock */
+
+/* Every CPU is parked with nothing to wake it, and tasks are alive: they all
+ * sleep and nothing can wake one (park, above).  Report, then kill everybody
+ * so that sy_run can return (-EDEADLK).  Runs on an idle task. */
+static void deadlock(void)
+{
+    static const char msg[] =
+        "switchyard: deadlock: every task is asleep and nothing can wake one; "
+        "killing all tasks\n";
+    ssize_t r = write(2, msg, sizeof msg - 1);
+    (void)r;
+    sy_ps_print(2);
+    dprintf(2, "  (found by cpu %d; %d CPUs parked, %d idle)\n", this_cpu()->id,
+            READ_ONCE(rt.nparked), READ_ONCE(rt.nidle));
+    for (int i = 0; i < rt.ncpu; i++) {
+        struct cpu *c = &rt.cpus[i];
+        dprintf(2, "  cpu %d: %s%s queue %lu, inbox %s, events %#x\n", i,
+                READ_ONCE(c->idling) ? "idle" : "busy", READ_ONCE(c->parked) ? " parked," : ",",
+                READ_ONCE(c->rq.len), READ_ONCE(c->inbox) ? "non-empty" : "empty",
+                READ_ONCE(c->events));
+    }
+    rt_lock(&rt.tree_lock);
+    rt.deadlocked = true;
+    rt_unlock(&rt.tree_lock);
+    sy__kill_all();
+}
+
 /*
  * The idle task: runs on the host thread's own stack whenever this CPU has
  * nothing to run, and returns once no task is left.  It never migrates: `c`
@@ -186,8 +205,10 @@ void sy__idle_loop(struct cpu *c)
         struct task *next = runq_pop(&c->rq);
         if (next) {
             set_idle(c, false);
-            if (offer_work_needed(c))
-                sy__offer_work(c);
+            /* the step before a switch (runq.h), events done above; here
+             * after the pop: an idle CPU offers only what waits behind the
+             * task it takes (a parked CPU woken for nothing costs a wakeup) */
+            before_switch(c, 0, false);
             sy__switch_from_idle(c, next);
             continue;
         }
@@ -213,7 +234,7 @@ void sy__idle_loop(struct cpu *c)
             retry = c->steal_backoff;
         }
         if (!park(c, retry))
-            sy__deadlock();
+            deadlock();
     }
     set_idle(c, false);
 }
@@ -328,15 +349,24 @@ static int boot_init(void *arg)
     return boot_fn(boot_arg);
 }
 
+/* Whether CPU i could become a CPU (1) or not (-1): sy_run runs with the
+ * CPUs before the first that could not.  (A CPU that failed to enter, e.g.
+ * when timer_create ran out - qemu-user has 32 timers - quit silently and
+ * tasks pinned to it or queued on it never ran.) */
+static int entered[SY_MAX_CPUS];
+
 static void *cpu_thread(void *arg)
 {
     struct cpu *c = arg;
+    int ok = cpu_enter(c) == 0;
+    __atomic_store_n(&entered[c->id], ok ? 1 : -1, __ATOMIC_RELEASE);
+    futex(&entered[c->id], FUTEX_WAKE_PRIVATE, 1, NULL);
     while (!__atomic_load_n(&boot_gate, __ATOMIC_ACQUIRE))
         futex(&boot_gate, FUTEX_WAIT_PRIVATE, 0, NULL);
-    if (cpu_enter(c) == 0) {
+    if (ok && c->id < rt.ncpu)
         sy__idle_loop(c);
+    if (ok)
         cpu_leave(c);
-    }
     return NULL;
 }
 
@@ -383,16 +413,24 @@ int sy_run(const sy_config *cfg, sy_fn init, void *arg)
     rt.init = sy__task_lookup(pid);
 
     int started = 1;
-    for (; started < rt.ncpu; started++)
+    for (; started < rt.ncpu; started++) {
+        __atomic_store_n(&entered[started], 0, __ATOMIC_RELAXED);
         if (pthread_create(&rt.cpus[started].thread, NULL, cpu_thread, &rt.cpus[started]) != 0)
             break; /* run with the CPUs we got */
-    if (started < rt.ncpu) {
-        /* nothing was placed on the missing CPUs: they were never idle */
-        rt.ncpu = started;
     }
+    int ready = 1, e;
+    for (; ready < started; ready++) {
+        while ((e = __atomic_load_n(&entered[ready], __ATOMIC_ACQUIRE)) == 0)
+            futex(&entered[ready], FUTEX_WAIT_PRIVATE, 0, NULL);
+        if (e < 0)
+            break;
+    }
+    /* nothing was placed on the missing CPUs (they wait at the gate, and
+     * leave through it) */
+    rt.ncpu = ready;
 
     sy__idle_loop(c0);
-    for (int i = 1; i < rt.ncpu; i++)
+    for (int i = 1; i < started; i++)
         pthread_join(rt.cpus[i].thread, NULL);
     err = rt.deadlocked ? -EDEADLK : rt.init_status;
 

@@ -393,6 +393,22 @@ static inline void task_set_runnable(struct task *t)
     t->enq_ns = acct_now();
 }
 
+#define TICK_SIGNAL SIGURG /* the tick (preempt.c): ignored by default, as Go's
+                              preemption signal */
+
+/* Block or unblock the tick on the calling host thread, CPU c: a switch
+ * from inside the tick handler leaves it blocked (preempt.c), and
+ * context_switch/finish_task_switch keep it so only while a preempted task
+ * is on its way back out of its handler. */
+static inline void tick_block(struct cpu *c, bool block)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, TICK_SIGNAL);
+    pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+    c->tick_masked = block;
+}
+
 /* ------------------------------------------------------------ interfaces */
 
 /* task.c */
@@ -417,7 +433,6 @@ HIDDEN int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk, uint64_t 
 HIDDEN int sy__wakeup(const void *chan, int max);
 #define ANY_SLEEP UINT64_MAX /* sy__wake_sleeper: whichever sleep it is in */
 HIDDEN bool sy__wake_sleeper(struct task *t, uint64_t seq, int err);
-HIDDEN void sy__deadlock(void);
 HIDDEN void sy__preempt(struct cpu *c, bool quantum_over);
 HIDDEN void sy__resched(struct cpu *c);
 
@@ -445,9 +460,6 @@ HIDDEN size_t sy__page_size(void);
 HIDDEN unsigned long sy__stacks_unguarded(void);
 HIDDEN unsigned long sy__stacks_mapped(bool *guard_regions);
 
-/* cpu.c */
-HIDDEN void sy__kick(struct cpu *c);
-HIDDEN void sy__stop_all(void);
 
 /* timer.c */
 HIDDEN int sy__timer_add(struct task *t, uint64_t deadline);
@@ -460,13 +472,10 @@ HIDDEN int sy__tick_start(struct cpu *c);
 HIDDEN void sy__tick_stop(struct cpu *c);
 HIDDEN void sy__tick_park(struct cpu *c, bool parking);
 HIDDEN void sy__tick_config(uint64_t tick_ns, uint64_t quantum_ns);
-HIDDEN void sy__tick_block(struct cpu *c, bool block);
 extern uint64_t sy__tick_delay_ns HIDDEN; /* testing: a slow handler */
 
 /* hostlock.c */
 HIDDEN void sy__hostlock_init(void);
 
-/* stats.c */
-HIDDEN void sy__fmt_u64(char *buf, size_t n, uint64_t v);
 
 #endif /* SY_INTERNAL_H */

@@ -111,7 +111,6 @@
 #include "internal.h"
 #include "runq.h"
 
-#define TICK_SIGNAL SIGURG /* ignored by default, as Go's preemption signal */
 #define CPU_CLOCK_MIN_NS 4000000ull /* below this, CLOCK_MONOTONIC */
 
 static struct sigaction old_tick_action;
@@ -312,16 +311,6 @@ static bool preemptible(struct cpu *c, struct task *t, void *uc)
         return false;
     return pc_preemptible(arch_uc_pc(uc));
 #endif
-}
-
-/* Block or unblock the tick on the calling host thread, CPU c. */
-void sy__tick_block(struct cpu *c, bool block)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, TICK_SIGNAL);
-    pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
-    c->tick_masked = block;
 }
 
 static void set_period(struct cpu *c, uint64_t ns)

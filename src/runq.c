@@ -35,7 +35,7 @@
  * lists move to another core's cache: about a microsecond here), so a CPU
  * whose tasks are too short-lived to pay it back gives none away, as
  * Linux keeps cache-hot tasks home (sched_migration_cost).  Each CPU's tick
- * counts the tasks that exited on it during the tick (stats.c); more than
+ * counts the tasks that exited on it during the tick (preempt.c); more than
  * one per TINY_TASK_NS of the tick means its tasks live shorter than that.
  * Spawning and reaping a million empty tasks on 2 CPUs: 215 ns a task when
  * the idle CPU took half of them, 104 when they stay.
@@ -46,14 +46,29 @@
 
 #include "runq.h"
 
+/* Wake CPU c if it is parked (on its futex: cpu.c, park). */
+void sy__kick(struct cpu *c)
+{
+    if (__atomic_exchange_n(&c->parked, 0, __ATOMIC_SEQ_CST))
+        syscall(SYS_futex, &c->parked, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 /* Post events to CPU c; kick it if it is parked.  The seq_cst pair (our
  * fetch_or, then load of `parked`; its store of `parked`, then load of
- * `events`) means either it sees the event or we see it parked. */
+ * `events`: cpu.c, park) is a Dekker pair: either it sees the event or we
+ * see it parked. */
 void sy__post(struct cpu *c, unsigned ev)
 {
     __atomic_fetch_or(&c->events, ev, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&c->parked, __ATOMIC_SEQ_CST))
         sy__kick(c);
+}
+
+/* No task is left: every CPU leaves its idle loop. */
+void sy__stop_all(void)
+{
+    for (int i = 0; i < rt.ncpu; i++)
+        sy__post(&rt.cpus[i], EV_STOP);
 }
 
 /* Hand a chain of RUNNABLE tasks (first .. last, linked through rq_next,

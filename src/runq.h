@@ -49,6 +49,8 @@ HIDDEN void sy__cpu_events(struct cpu *c, unsigned mask);
 #define EV_LOCKFREE (EV_INBOX | EV_STEAL) /* safe with a runtime lock held */
 #define EV_ALL (EV_INBOX | EV_STEAL | EV_TIMER)
 HIDDEN void sy__post(struct cpu *c, unsigned ev);
+HIDDEN void sy__kick(struct cpu *c);
+HIDDEN void sy__stop_all(void);
 HIDDEN void sy__inbox_push(struct cpu *target, struct task *t);
 HIDDEN struct cpu *sy__choose_cpu(struct cpu *self, struct task *t);
 HIDDEN void sy__offer_work(struct cpu *self);

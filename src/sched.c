@@ -58,7 +58,7 @@
  * After any switch a task may be on another CPU: nothing here keeps a
  * struct cpu pointer across context_switch(); this_cpu() is read again.
  *
- * Accounting: by default, CPU time is sampled on a per-CPU tick (stats.c:
+ * Accounting: by default, CPU time is sampled on a per-CPU tick (preempt.c:
  * a timer on the host thread's CPU-time clock charges one tick to
  * `cpu->curr`), and time spent RUNNABLE is measured against a coarse clock
  * that the tick updates; the switch path then reads no clock at all.  With
@@ -74,14 +74,6 @@
 #include "runq.h"
 #include "san.h"
 
-/* Read by name from inline asm (arch.h: arch_this_cpu), which link-time
- * optimisation cannot see: keep the symbol, and keep its name. */
-#if defined(__clang__)
-__thread struct cpu *sy__cpu_tls __attribute__((tls_model("initial-exec"), used));
-#else
-__thread struct cpu *sy__cpu_tls
-    __attribute__((tls_model("initial-exec"), used, externally_visible));
-#endif
 
 /* ------------------------------------------------------------ placement */
 
@@ -137,7 +129,7 @@ static inline void finish_task_switch(struct cpu *c, struct task *self, struct t
     /* the tick: blocked while a task preempted in its handler returns from
      * it (rt_sigreturn unblocks it then), unblocked for any other task */
     if (unlikely(c->tick_masked) && !self->in_tick)
-        sy__tick_block(c, false);
+        tick_block(c, false);
 #if defined(SY_DEBUG)
     /* last is off its stack and its context is saved: another CPU may run
      * it from now on */
@@ -212,7 +204,7 @@ static __attribute__((noinline)) void context_switch(struct cpu *c, struct task 
      * blocked, so that no second tick frame lands on its stack before it
      * has returned from the first (preempt.c) */
     if (unlikely(next->in_tick) && !c->tick_masked)
-        sy__tick_block(c, true);
+        tick_block(c, true);
     /* only the lock handed to next may be held across the switch */
     assert_locks_only(c->finish & FINISH_UNLOCK ? c->finish_lock : NULL);
     SY_ASSERT(prev == c->curr && (prev == &c->idle || READ_ONCE(prev->state) != SY_RUNNING), prev,
@@ -338,42 +330,4 @@ int sy_yield(void)
     return 0;
 }
 
-/* ------------------------------------------------------------- deadlock */
 
-/* Every CPU is parked with nothing to wake it, and tasks are alive: they all
- * sleep and nothing can wake one (cpu.c: park).  Report, then kill everybody
- * so that sy_run can return (-EDEADLK).  Runs on an idle task. */
-void sy__deadlock(void)
-{
-    static const char msg[] =
-        "switchyard: deadlock: every task is asleep and nothing can wake one; "
-        "killing all tasks\n";
-    ssize_t r = write(2, msg, sizeof msg - 1);
-    (void)r;
-    sy_ps_print(2);
-    dprintf(2, "  (found by cpu %d; %d CPUs parked, %d idle)\n", this_cpu()->id,
-            READ_ONCE(rt.nparked), READ_ONCE(rt.nidle));
-    for (int i = 0; i < rt.ncpu; i++) {
-        struct cpu *c = &rt.cpus[i];
-        dprintf(2, "  cpu %d: %s%s queue %lu, inbox %s, events %#x\n", i,
-                READ_ONCE(c->idling) ? "idle" : "busy", READ_ONCE(c->parked) ? " parked," : ",",
-                READ_ONCE(c->rq.len), READ_ONCE(c->inbox) ? "non-empty" : "empty",
-                READ_ONCE(c->events));
-    }
-    rt_lock(&rt.tree_lock);
-    rt.deadlocked = true;
-    rt_unlock(&rt.tree_lock);
-    sy__kill_all();
-}
-
-#if defined(SY_DEBUG)
-void sy__panic(const char *what, struct task *t)
-{
-    char buf[160];
-    int n = t ? snprintf(buf, sizeof buf, "switchyard: BUG: %s (pid %d, %s)\n", what, t->pid, t->name)
-              : snprintf(buf, sizeof buf, "switchyard: BUG: %s\n", what);
-    ssize_t r = write(2, buf, (size_t)n);
-    (void)r;
-    abort();
-}
-#endif

@@ -1,6 +1,7 @@
 /*
  * spinlock.c - spinlocks: the wait of the runtime's own locks, the public
- * sy_spinlock calls, and, in the debug builds, a small lockdep.
+ * sy_spinlock calls, and, in the debug builds, a small lockdep and the
+ * panic that reports what the debug checks find.
  *
  * The runtime's locks and their order (take left before right, never the
  * reverse; each is a class below):
@@ -30,6 +31,8 @@
  */
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -68,6 +71,17 @@ void sy_spin_unlock(sy_spinlock *lk)
 /* ------------------------------------------------------------- lockdep */
 
 #if defined(SY_DEBUG)
+/* xv6's panic, for the checks of the debug builds (internal.h: SY_ASSERT). */
+void sy__panic(const char *what, struct task *t)
+{
+    char buf[160];
+    int n = t ? snprintf(buf, sizeof buf, "switchyard: BUG: %s (pid %d, %s)\n", what, t->pid, t->name)
+              : snprintf(buf, sizeof buf, "switchyard: BUG: %s\n", what);
+    ssize_t r = write(2, buf, (size_t)n);
+    (void)r;
+    abort();
+}
+
 enum lock_class { LOCK_TREE = 1, LOCK_BUCKET, LOCK_TIMER, LOCK_POOL };
 
 static enum lock_class lock_class(const sy_spinlock *lk)

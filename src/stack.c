@@ -336,10 +336,25 @@ static void put_str(char *buf, size_t *n, size_t cap, const char *s)
         buf[(*n)++] = *s++;
 }
 
+/* Decimal, async-signal-safe. */
+static void fmt_u64(char *buf, size_t n, uint64_t v)
+{
+    char tmp[24];
+    size_t i = 0;
+    do {
+        tmp[i++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    size_t j = 0;
+    while (i && j + 1 < n)
+        buf[j++] = tmp[--i];
+    buf[j] = 0;
+}
+
 static void put_u64(char *buf, size_t *n, size_t cap, uint64_t v)
 {
     char d[24];
-    sy__fmt_u64(d, sizeof d, v);
+    fmt_u64(d, sizeof d, v);
     put_str(buf, n, cap, d);
 }
 

@@ -1,13 +1,14 @@
 /*
- * timer.c - deadlines: sy_nanosleep and sy_sleep_timeout.
+ * timer.c - the clock and deadlines: sy__now_ns, sy_nanosleep and
+ * sy_sleep_timeout.
  *
  * A task that sleeps with a deadline is put in a min-heap ordered by
  * deadline (rt.theap, under rt.timer_lock), while it holds the bucket lock
- * of its channel (sched.c: sy__sleep), so the timer cannot fire before the
+ * of its channel (sleep.c: sy__sleep), so the timer cannot fire before the
  * task is on the wait queue.  Lock order: bucket -> timer_lock.
  *
  * Timers fire in sy__run_timers, on an idle CPU parked until the earliest
- * deadline (cpu.c) or on a busy CPU whose tick found one due (stats.c).
+ * deadline (cpu.c) or on a busy CPU whose tick found one due (preempt.c).
  * It pops the due tasks under timer_lock, marking each `tm_firing`, and
  * wakes them after dropping it (so no bucket lock is taken under
  * timer_lock).  A task woken otherwise in the meantime (sy_wakeup, sy_kill)
@@ -20,6 +21,14 @@
 
 #include "internal.h"
 #include "runq.h"
+
+/* The runtime's clock: CLOCK_MONOTONIC in ns (through the vDSO: about 20 ns). */
+uint64_t sy__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 #define HEAP_PARENT(i) (((i)-1) / 2)
 

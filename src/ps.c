@@ -1,5 +1,5 @@
 /*
- * stats.c - introspection: the ps table, state names and error strings.
+ * ps.c - introspection: the ps table, state names and error strings.
  * (The accounting tick is in preempt.c: the same signal is the trap.)
  */
 #include <fcntl.h>
@@ -11,21 +11,6 @@
 
 #include "internal.h"
 #include "runq.h"
-
-/* Decimal, async-signal-safe. */
-void sy__fmt_u64(char *buf, size_t n, uint64_t v)
-{
-    char tmp[24];
-    size_t i = 0;
-    do {
-        tmp[i++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    size_t j = 0;
-    while (i && j + 1 < n)
-        buf[j++] = tmp[--i];
-    buf[j] = 0;
-}
 
 /* ----------------------------------------------------------------- ps */
 
