@@ -64,8 +64,9 @@ typedef struct sy_config {
                              may run on (sched_getaffinity).  The thread
                              that calls sy_run is CPU 0.  More CPUs than
                              cores is fine (they are threads); should the
-                             system refuse some of the threads, it runs
-                             with those it got: sy_ncpu() says how many. */
+                             system refuse some of them (a thread, or a
+                             timer: qemu-user has 32), it runs with the
+                             first ones it got: sy_ncpu() says how many. */
     int max_tasks;        /* most tasks alive at once (zombies count);
                              1 .. 4194304, default 4194304 */
     size_t stack_size;    /* default task stack size in bytes, SY_STACK_MIN

@@ -359,10 +359,14 @@ static void *cpu_thread(void *arg)
 {
     struct cpu *c = arg;
     int ok = cpu_enter(c) == 0;
+    if (ok)
+        sy__tick_park(c, true); /* no wall-clock ticks at the gate */
     __atomic_store_n(&entered[c->id], ok ? 1 : -1, __ATOMIC_RELEASE);
     futex(&entered[c->id], FUTEX_WAKE_PRIVATE, 1, NULL);
     while (!__atomic_load_n(&boot_gate, __ATOMIC_ACQUIRE))
         futex(&boot_gate, FUTEX_WAIT_PRIVATE, 0, NULL);
+    if (ok)
+        sy__tick_park(c, false);
     if (ok && c->id < rt.ncpu)
         sy__idle_loop(c);
     if (ok)
