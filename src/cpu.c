@@ -414,7 +414,9 @@ int sy_run(const sy_config *cfg, sy_fn init, void *arg)
     err = sy__spawn(NULL, boot_init, NULL, &a, &pid);
     if (err)
         goto out_cpu0;
+    rt_lock(&rt.tree_lock);
     rt.init = sy__task_lookup(pid);
+    rt_unlock(&rt.tree_lock);
 
     int started = 1;
     for (; started < rt.ncpu; started++) {

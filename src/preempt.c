@@ -319,7 +319,8 @@ static void set_period(struct cpu *c, uint64_t ns)
         .it_interval = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)},
         .it_value = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)},
     };
-    timer_settime(*(timer_t *)c->tick_timer, 0, &its, NULL);
+    if (c->tick_timer) /* NULL once stopped (sy__tick_stop) */
+        timer_settime(*(timer_t *)c->tick_timer, 0, &its, NULL);
 }
 
 /* Testing: the handler busy-waits this long, as it would when an emulator
@@ -468,12 +469,25 @@ void sy__tick_park(struct cpu *c, bool parking)
         set_period(c, parking ? 0 : rt.tick_ns);
 }
 
+/* Stop the tick of CPU c, on its own thread.  A tick may be pending: the
+ * handler would then run after the timer is gone (and restart it: the
+ * stand-down).  So the tick is blocked first, the timer deleted, a pending
+ * tick taken off the thread (sigtimedwait), and only then unblocked. */
 void sy__tick_stop(struct cpu *c)
 {
     if (c->tick_timer) {
-        timer_delete(*(timer_t *)c->tick_timer);
-        free(c->tick_timer);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, TICK_SIGNAL);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        void *timer = c->tick_timer;
         c->tick_timer = NULL;
+        timer_delete(*(timer_t *)timer);
+        free(timer);
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&set, NULL, &zero) == TICK_SIGNAL)
+            ;
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     }
     if (c->id == 0) {
         sigaction(TICK_SIGNAL, &old_tick_action, NULL);

@@ -37,17 +37,18 @@
  * on every yield (about 5 ns here, more than half of the whole yield) to
  * protect against other CPUs, which only need to hand tasks over and ask
  * for work: an inbox and a request flag do that without touching the
- * owner's fast path.  So the lock that crosses a switch is not a run-queue
- * lock here: the leaving task holds the lock that protects its own state
- * transition -
+ * owner's fast path.  So what crosses a switch is not a run-queue lock
+ * here, but whatever protects the leaving task's own state transition -
  *
  *   sleep:  the bucket lock of its wait channel (a waker cannot see it on the
  *           queue, and so cannot make it RUNNABLE, before its context is
- *           saved);
- *   exit:   rt.tree_lock (its parent cannot reap it before its stack is
- *           released) -
- *
- * and the task switched to releases that lock in finish_task_switch.
+ *           saved), which the task switched to releases in
+ *           finish_task_switch;
+ *   exit:   no lock (tree_lock was held across the last switch once, and
+ *           kept the spawner and the reaper on other CPUs waiting), but the
+ *           task's `dying` flag: its parent does not reap it, nor anybody
+ *           free it, until the task switched to has released its stack and
+ *           cleared the flag (task.c: sy__task_dead).
  *
  * Sleep and wakeup (sleep.c) keep xv6's contract on top of this.
  *

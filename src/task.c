@@ -83,6 +83,7 @@ void sy__tasks_fini(void)
  * cannot be mapped (-ENOMEM, in *err).  tree_lock held. */
 static struct task *task_alloc(int *err)
 {
+    assert_held(&rt.tree_lock);
     struct task *t = rt.free_tasks;
     if (t) {
         rt.free_tasks = t->rq_next;
@@ -123,6 +124,12 @@ static struct task *task_alloc(int *err)
  * SY_UNUSED); task_alloc clears the rest and starts a new generation. */
 void sy__task_free(struct task *t)
 {
+    assert_held(&rt.tree_lock);
+    /* a reaped child is off its stack (dying clear); an orphan is freed by
+     * the task that released its stack (sy__task_dead) */
+    SY_ASSERT(READ_ONCE(t->state) == SY_ZOMBIE &&
+                  __atomic_load_n(&t->dying, __ATOMIC_RELAXED) != DYING_CHILD,
+              t, "freeing a task that is not a ZOMBIE off its stack");
     memset((char *)t + CLEAR_REAP_FROM, 0, CLEAR_SPAWN_FROM - CLEAR_REAP_FROM);
     t->rq_next = rt.free_tasks;
     rt.free_tasks = t;
@@ -132,6 +139,7 @@ void sy__task_free(struct task *t)
 /* The live or zombie task with this pid, or NULL.  tree_lock held. */
 struct task *sy__task_lookup(int pid)
 {
+    assert_held(&rt.tree_lock);
     if (pid <= 0)
         return NULL;
     uint32_t slot = (uint32_t)(pid - 1) & (MAX_TASKS_LIMIT - 1);
@@ -182,6 +190,7 @@ static inline struct task **family_list(struct task *parent, const struct task *
 
 static void child_link(struct task *parent, struct task *c)
 {
+    assert_held(&rt.tree_lock);
     struct task **head = family_list(parent, c);
     c->parent = parent;
     c->sib_prev = NULL;
@@ -193,6 +202,7 @@ static void child_link(struct task *parent, struct task *c)
 
 static void child_unlink(struct task *c)
 {
+    assert_held(&rt.tree_lock);
     if (c->sib_prev)
         c->sib_prev->sib_next = c->sib_next;
     else
@@ -246,7 +256,7 @@ int sy__spawn(struct task *parent, sy_fn fn, void *arg, const sy_attr *attr, int
         sy__stack_free(lo, size);
         return err;
     }
-    WRITE_ONCE(t->state, SY_EMBRYO);
+    task_set_state(t, SY_EMBRYO);
     int pid = make_pid(t->gen, t->slot);
     t->pid = pid;
     t->fn = fn;
@@ -288,12 +298,9 @@ int sy_spawn(sy_fn fn, void *arg, const sy_attr *attr)
     int pid, err = sy__spawn(self, fn, arg, attr, &pid);
     /* A spawner may spawn for long without giving up its CPU: answer
      * requests for work here, and tell an idle CPU there is some. */
-    if (rt.ncpu > 1) {
-        if (cpu_has_events(c))
-            sy__cpu_events(c, EV_LOCKFREE);
-        if (offer_work_needed(c))
-            sy__offer_work(c);
-    }
+    if (rt.ncpu > 1)
+        before_switch(c, EV_LOCKFREE, false); /* the step before a switch (runq.h),
+                                                 without the switch */
     resched_point(c);
     return err ? err : pid;
 }
@@ -369,7 +376,7 @@ void sy__task_exit(struct cpu *c, int status)
     /* Until the next task on this CPU has released our stack, nobody may
      * free us (off_stack); a parentless task is freed by that task. */
     __atomic_store_n(&p->dying, parent ? DYING_CHILD : DYING_ORPHAN, __ATOMIC_RELAXED);
-    WRITE_ONCE(p->state, SY_ZOMBIE);
+    task_set_state(p, SY_ZOMBIE);
     if (parent) {
         child_link(parent, p); /* ... to its zombies */
         /* Only a parent asleep in sy_wait needs a wakeup: it sleeps on
@@ -406,6 +413,7 @@ int sy_exit(int status)
 /* Reap zombie child z: collect its status and free its slot.  tree_lock held. */
 static int reap(struct task *z, int *status)
 {
+    assert_held(&rt.tree_lock);
     off_stack(z); /* it may have exited just now, on another CPU */
     int pid = z->pid;
     if (status)
@@ -452,8 +460,10 @@ int sy_wait(int pid, int *status, int flags)
             rt_unlock(&rt.tree_lock);
             return 0;
         }
-        /* xv6: sleep(p, &wait_lock).  An exiting child wakes channel `self`
-         * under tree_lock, so its wakeup cannot be lost. */
+        /* xv6: sleep(p, &wait_lock).  sy__sleep makes us SLEEPING on
+         * channel `self` before it drops tree_lock; an exiting child links
+         * itself to our zombies under tree_lock, and then wakes `self` if
+         * it saw us so: its wakeup cannot be lost. */
         c = this_cpu(); /* we may have moved since the last sleep */
         if (sy__sleep(c, self, &rt.tree_lock, 0) == -EINTR) {
             rt_unlock(&rt.tree_lock);
@@ -467,6 +477,7 @@ int sy_wait(int pid, int *status, int flags)
 /* Mark t killed and wake it if it sleeps.  tree_lock held. */
 static void kill_task(struct task *t)
 {
+    assert_held(&rt.tree_lock);
     __atomic_store_n(&t->killed, 1, __ATOMIC_SEQ_CST); /* then read chan: see sy__sleep */
     sy__wake_sleeper(t, ANY_SLEEP, -EINTR);
 }
