@@ -251,6 +251,7 @@ struct cpu {
                                  the end of the next task's turn (sched.c) */
     uint64_t tick_nswitch;    /* nswitch at the last tick */
     uint64_t tick_end_ns;     /* when the last tick was handled (preempt.c) */
+    uint64_t tick_cpu_ns;     /* thread CPU time the ticks have charged up to */
     uint64_t slice_ns;        /* how long the current task has had the CPU */
     uint64_t steal_backoff;   /* ns to wait before asking for work again */
     unsigned long nexits;     /* tasks that exited on it */
