@@ -118,7 +118,7 @@ SY_API int sy_run(const sy_config *cfg, sy_fn init, void *arg);
  * running in: one tick frame at most, ever (the tick is blocked while its
  * handler runs, and across a switch from inside it).  That is the kernel's
  * signal frame (the x86-64 red zone, siginfo, ucontext and the whole
- * register state: 3.6 KiB with AVX-512's XSAVE area; on AArch64, 4.6 KiB with
+ * register state: 3.4 KiB with AVX-512's XSAVE area; on AArch64, 4.6 KiB with
  * FPSIMD and up to 13 KiB with SVE at its largest vector length, 2048 bits)
  * plus the handler's own frames down to the switch (under 2 KiB; more in
  * the sanitizer builds).  Leave this much room when sizing a stack with
@@ -181,7 +181,8 @@ SY_API int sy_wait(int pid, int *status, int flags);
  * next kill point (sy_yield, sy_spawn, sy_wait).  A task can kill itself.
  * Returns 0, or -ESRCH when no live task has that pid (pids <= 0, zombies,
  * reaped tasks: a reaped task's pid names nobody until its table slot has
- * been reused 512 times). */
+ * been reused 512 times; 511 for the last slot, 4194303, whose 512th
+ * generation would make a pid past INT_MAX). */
 SY_API int sy_kill(int pid);
 
 /* 1 if the calling task has been killed, else 0 (-EPERM outside a task). */

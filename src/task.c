@@ -50,6 +50,7 @@ _Static_assert(offsetof(struct task, gen) >= CLEAR_SPAWN_FROM &&
 
 static inline int make_pid(uint32_t gen, uint32_t slot)
 {
+    SY_ASSERT(((gen & GEN_MASK) << SLOT_BITS | slot) < INT32_MAX, NULL, "pid past INT_MAX");
     return (int)(((gen & GEN_MASK) << SLOT_BITS | slot) + 1);
 }
 
@@ -90,6 +91,10 @@ static struct task *task_alloc(int *err)
         t->rq_next = NULL;
         /* the part reaping left; a new generation, so old pids miss */
         uint32_t gen = t->gen + 1, slot = t->slot;
+        /* the last slot's last generation would make pid 2^31, past int:
+         * that one slot skips it (its pids come back after 511 reuses) */
+        if (slot == MAX_TASKS_LIMIT - 1 && (gen & GEN_MASK) == GEN_MASK)
+            gen++;
         memset((char *)t + CLEAR_SPAWN_FROM, 0, sizeof *t - CLEAR_SPAWN_FROM);
         t->gen = gen;
         t->slot = slot;
