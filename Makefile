@@ -110,7 +110,7 @@ all: $(B)/libswitchyard.a $(B)/libswitchyard.so $(TESTBIN) $(BENCHBIN) $(EXBIN)
 # All of it: cold parts of functions (.text.unlikely), constructors, and
 # whatever else the compiler puts in code sections; the build fails if any
 # code section is left outside.
-TEXTSECS := .text .text.unlikely .text.hot .text.startup .text.exit
+TEXTSECS := .text .text.unlikely .text.hot .text.startup .text.exit .text.unlikely. .text.hot.
 SY_TEXT   = $(OBJCOPY) $(foreach t,$(TEXTSECS),--rename-section $(t)=sy_text) $@ && \
 	    $(OBJDUMP) -h $@ | awk '/^ +[0-9]+ /{n=$$2} /CODE/ && n!="sy_text" \
 	        {print "$@: code outside sy_text: " n; bad=1} END{exit bad}'
