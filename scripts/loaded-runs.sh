@@ -47,6 +47,7 @@ for s in "$@"; do
         echo "$s: build failed, see $logs/build-$s.log"
         continue
     fi
+    rm -f "$logs/build-$s.log"
     for ((i = 1; i <= runs; i++)); do
         log=$(mktemp)
         start=$(date +%s%N)
