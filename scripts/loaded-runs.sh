@@ -4,7 +4,7 @@
 # line per run, then a tally per suite.  A failing run stops nothing; its
 # log is kept in build-loaded-logs/.
 #   SUITE: native, asan, tsan, lto, aarch64 (the suites of .ci/run)
-#   BPREFIX=dir  builds suite S in dir-S (B=dir-S) instead of its usual folder
+#   BPREFIX=dir  builds suite S in folder dir-S
 #   LOAD=squeeze squeezes each test onto one core as well
 set -uo pipefail
 cd "$(dirname "$0")/.."
