@@ -68,6 +68,15 @@ static void *watchdog(void *arg)
 
 static void case_begin(const char *name)
 {
+    /* started by the first case of the process: the program stays
+     * single-threaded between its cases (test.h: RUN may fork) */
+    static bool started;
+    if (!started) {
+        pthread_t wd;
+        CHECK_EQ(pthread_create(&wd, NULL, watchdog, NULL), 0);
+        pthread_detach(wd);
+        started = true;
+    }
     case_name = name;
     __atomic_store_n(&case_deadline, mono_ns() + CASE_LIMIT_S * 1000000000ull, __ATOMIC_RELEASE);
 }
@@ -619,10 +628,6 @@ int main(void)
     CHECK_EQ(pthread_spin_init(&spin, PTHREAD_PROCESS_PRIVATE), 0);
     CHECK_EQ(mtx_init(&cmtx, mtx_timed), thrd_success);
     CHECK((stream = tmpfile()) != NULL);
-    pthread_t wd;
-    CHECK_EQ(pthread_create(&wd, NULL, watchdog, NULL), 0);
-    pthread_detach(wd);
-
     RUN(test_outside_tasks);
     RUN(test_counts);
     RUN(test_mutex_turns);

@@ -481,47 +481,19 @@ static void test_work_spreads(void)
     run_init_cpus(init_spread, NULL, 0, ncpu);
 }
 
-/* Each case in a child process of its own (the parent never boots the
- * runtime), so that one case's aftermath does not slow the next.  Under
- * ThreadSanitizer (GCC 12's runtime) it did, five to eight times: each task
- * is a TSan fiber, and once test_tree or test_wide has had thousands alive at
- * once, every synchronisation for the rest of the process (each switch,
- * each acquire and release) walks vector clocks that large - pingpong went
- * from 2 s to 14 s after test_tree, migration from 0.2 s to 1.5 s, and on a
- * loaded machine the program passed its 60 s in test_migration_sees_own_cpu.
- * A case's failure (exit status, signal) is the program's. */
-#define RUN_APART(fn)                                                          \
-    do {                                                                       \
-        fflush(NULL);                                                          \
-        pid_t pid_ = fork();                                                   \
-        CHECK(pid_ >= 0);                                                      \
-        if (pid_ == 0) {                                                       \
-            RUN(fn);                                                           \
-            exit(0);                                                           \
-        }                                                                      \
-        int st_;                                                               \
-        CHECK_EQ(waitpid(pid_, &st_, 0), pid_);                                \
-        if (WIFSIGNALED(st_)) {                                                \
-            fprintf(stderr, "%s: killed by signal %d\n", #fn, WTERMSIG(st_)); \
-            exit(128 + WTERMSIG(st_));                                         \
-        }                                                                      \
-        if (WEXITSTATUS(st_) != 0)                                             \
-            exit(WEXITSTATUS(st_));                                            \
-    } while (0)
-
 int main(void)
 {
     ncpu = test_cpus();
     fprintf(stderr, "  (%d CPUs)\n", ncpu);
-    RUN_APART(test_tree);
-    RUN_APART(test_wide);
-    RUN_APART(test_pingpong_across_cpus);
-    RUN_APART(test_bounded_buffer);
-    RUN_APART(test_kill_racing_wakeups);
-    RUN_APART(test_pinning);
-    RUN_APART(test_timers);
-    RUN_APART(test_kill_in_nanosleep);
-    RUN_APART(test_migration_sees_own_cpu);
-    RUN_APART(test_work_spreads);
+    RUN(test_tree);
+    RUN(test_wide);
+    RUN(test_pingpong_across_cpus);
+    RUN(test_bounded_buffer);
+    RUN(test_kill_racing_wakeups);
+    RUN(test_pinning);
+    RUN(test_timers);
+    RUN(test_kill_in_nanosleep);
+    RUN(test_migration_sees_own_cpu);
+    RUN(test_work_spreads);
     return 0;
 }
