@@ -89,7 +89,13 @@
  * (CLOCK_THREAD_CPUTIME_ID).  It advances only while the thread computes,
  * so an idle CPU gets no signal and a task blocked in a system call is never
  * interrupted by it; the kernel checks it on its own tick (250 Hz here), so
- * the quantum is met to within 4 ms.  A shorter quantum (down to 100 us)
+ * the quantum is met to within 4 ms - on a quiet host.  The kernel checks it
+ * only when its tick finds the thread running, and on a host loaded with
+ * other work that can fail for a long while: a thread beside two CPU hogs
+ * got no expiry at all in 200 ms of CPU time in about 1 run in 10 (this
+ * VM, kernel 6.18).  Accounting charges the CPU time really used at the next
+ * tick that comes (tick_handler), but a quantum can then run long.  A
+ * shorter quantum (down to 100 us)
  * needs CLOCK_MONOTONIC, which fires on time but also while the thread
  * blocks: it is disarmed while the CPU is parked, and SA_RESTART restarts
  * the interrupted system calls that can be restarted.  Those that never are
