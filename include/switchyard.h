@@ -270,7 +270,8 @@ SY_API int sy_preempt_enable(void);
  * Shared libraries are unsafe by default, the program safe, except a
  * program linked statically (-static), whose text holds the C library too:
  * declare it safe only if its tasks' long computations make no C library
- * calls.  Call before sy_run, or during it (the map is rebuilt); the
+ * calls.  (A -static program cannot use the host-lock interposition at all:
+ * its first pthread/mtx lock call stops it with a message; see README.)  Call before sy_run, or during it (the map is rebuilt); the
  * declarations last for the life of the process.  Returns 0, -EINVAL (NULL
  * or empty name, or longer than 63 bytes), -ENOSPC (32 names at most;
  * declaring a name again changes its verdict and takes no room). */

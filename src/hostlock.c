@@ -129,7 +129,9 @@ __attribute__((noreturn, cold)) static void missing(const char *name)
     static const char msg[] = "switchyard: no definition of a host lock call after the runtime's: ";
     ssize_t r = write(2, msg, sizeof msg - 1);
     r = write(2, name, __builtin_strlen(name));
-    r = write(2, "\n", 1);
+    static const char why[] = " (a statically linked program? dlsym(RTLD_NEXT) finds nothing "
+                              "there: link the C library dynamically)\n";
+    r = write(2, why, sizeof why - 1);
     (void)r;
     abort();
 }
@@ -222,13 +224,22 @@ static inline void released(void)
     resched_point(c);
 }
 
+/* `none`, what a call returns when the C library has no such call (the
+ * clock* ones before glibc 2.30), or MUST_EXIST for the calls every C
+ * library has: a lock call that returned an error without locking would be
+ * silent corruption, so the program stops with a message instead. */
+#define MUST_EXIST (-12345)
+
 /* Acquire calls: count a success (`ok`: what the call returns for one). */
 #define ACQUIRE(f, params, args, ok, ok2, none)                                  \
     PUBLIC int f params                                                          \
     {                                                                            \
         __typeof__(f) *real = REAL(f);                                           \
-        if (unlikely(!real))                                                     \
+        if (unlikely(!real)) {                                                   \
+            if ((none) == MUST_EXIST)                                            \
+                missing(#f); /* never a lock call that takes no lock */          \
             return none;                                                         \
+        }                                                                        \
         if (!in_task())                                                          \
             return real args;                                                    \
         int r = real args;                                                       \
@@ -241,8 +252,11 @@ static inline void released(void)
     PUBLIC int f params                                                          \
     {                                                                            \
         __typeof__(f) *real = REAL(f);                                           \
-        if (unlikely(!real))                                                     \
+        if (unlikely(!real)) {                                                   \
+            if ((none) == MUST_EXIST)                                            \
+                missing(#f); /* never a lock call that takes no lock */          \
             return none;                                                         \
+        }                                                                        \
         if (!in_task())                                                          \
             return real args;                                                    \
         int r = real args;                                                       \
@@ -254,50 +268,50 @@ static inline void released(void)
 /* ------------------------------------------------------ pthread mutexes */
 
 /* EOWNERDEAD: a robust mutex whose owner died, acquired all the same */
-ACQUIRE(pthread_mutex_lock, (pthread_mutex_t *m), (m), 0, EOWNERDEAD, ENOSYS)
-ACQUIRE(pthread_mutex_trylock, (pthread_mutex_t *m), (m), 0, EOWNERDEAD, ENOSYS)
+ACQUIRE(pthread_mutex_lock, (pthread_mutex_t *m), (m), 0, EOWNERDEAD, MUST_EXIST)
+ACQUIRE(pthread_mutex_trylock, (pthread_mutex_t *m), (m), 0, EOWNERDEAD, MUST_EXIST)
 ACQUIRE(pthread_mutex_timedlock, (pthread_mutex_t *restrict m, const struct timespec *restrict ts),
-        (m, ts), 0, EOWNERDEAD, ENOSYS)
+        (m, ts), 0, EOWNERDEAD, MUST_EXIST)
 ACQUIRE(pthread_mutex_clocklock,
         (pthread_mutex_t *restrict m, clockid_t clk, const struct timespec *restrict ts),
         (m, clk, ts), 0, EOWNERDEAD, ENOSYS)
-RELEASE(pthread_mutex_unlock, (pthread_mutex_t *m), (m), 0, ENOSYS)
+RELEASE(pthread_mutex_unlock, (pthread_mutex_t *m), (m), 0, MUST_EXIST)
 
 /* ------------------------------------------------------ pthread rwlocks */
 
-ACQUIRE(pthread_rwlock_rdlock, (pthread_rwlock_t *l), (l), 0, 0, ENOSYS)
-ACQUIRE(pthread_rwlock_wrlock, (pthread_rwlock_t *l), (l), 0, 0, ENOSYS)
-ACQUIRE(pthread_rwlock_tryrdlock, (pthread_rwlock_t *l), (l), 0, 0, ENOSYS)
-ACQUIRE(pthread_rwlock_trywrlock, (pthread_rwlock_t *l), (l), 0, 0, ENOSYS)
+ACQUIRE(pthread_rwlock_rdlock, (pthread_rwlock_t *l), (l), 0, 0, MUST_EXIST)
+ACQUIRE(pthread_rwlock_wrlock, (pthread_rwlock_t *l), (l), 0, 0, MUST_EXIST)
+ACQUIRE(pthread_rwlock_tryrdlock, (pthread_rwlock_t *l), (l), 0, 0, MUST_EXIST)
+ACQUIRE(pthread_rwlock_trywrlock, (pthread_rwlock_t *l), (l), 0, 0, MUST_EXIST)
 ACQUIRE(pthread_rwlock_timedrdlock,
-        (pthread_rwlock_t *restrict l, const struct timespec *restrict ts), (l, ts), 0, 0, ENOSYS)
+        (pthread_rwlock_t *restrict l, const struct timespec *restrict ts), (l, ts), 0, 0, MUST_EXIST)
 ACQUIRE(pthread_rwlock_timedwrlock,
-        (pthread_rwlock_t *restrict l, const struct timespec *restrict ts), (l, ts), 0, 0, ENOSYS)
+        (pthread_rwlock_t *restrict l, const struct timespec *restrict ts), (l, ts), 0, 0, MUST_EXIST)
 ACQUIRE(pthread_rwlock_clockrdlock,
         (pthread_rwlock_t *restrict l, clockid_t clk, const struct timespec *restrict ts),
         (l, clk, ts), 0, 0, ENOSYS)
 ACQUIRE(pthread_rwlock_clockwrlock,
         (pthread_rwlock_t *restrict l, clockid_t clk, const struct timespec *restrict ts),
         (l, clk, ts), 0, 0, ENOSYS)
-RELEASE(pthread_rwlock_unlock, (pthread_rwlock_t *l), (l), 0, ENOSYS)
+RELEASE(pthread_rwlock_unlock, (pthread_rwlock_t *l), (l), 0, MUST_EXIST)
 
 /* ---------------------------------------------------- pthread spinlocks */
 
-ACQUIRE(pthread_spin_lock, (pthread_spinlock_t *l), (l), 0, 0, ENOSYS)
-ACQUIRE(pthread_spin_trylock, (pthread_spinlock_t *l), (l), 0, 0, ENOSYS)
-RELEASE(pthread_spin_unlock, (pthread_spinlock_t *l), (l), 0, ENOSYS)
+ACQUIRE(pthread_spin_lock, (pthread_spinlock_t *l), (l), 0, 0, MUST_EXIST)
+ACQUIRE(pthread_spin_trylock, (pthread_spinlock_t *l), (l), 0, 0, MUST_EXIST)
+RELEASE(pthread_spin_unlock, (pthread_spinlock_t *l), (l), 0, MUST_EXIST)
 
 /* -------------------------------------------------------- C11 mutexes */
 
-ACQUIRE(mtx_lock, (mtx_t *m), (m), thrd_success, thrd_success, thrd_error)
-ACQUIRE(mtx_trylock, (mtx_t *m), (m), thrd_success, thrd_success, thrd_error)
+ACQUIRE(mtx_lock, (mtx_t *m), (m), thrd_success, thrd_success, MUST_EXIST)
+ACQUIRE(mtx_trylock, (mtx_t *m), (m), thrd_success, thrd_success, MUST_EXIST)
 ACQUIRE(mtx_timedlock, (mtx_t *restrict m, const struct timespec *restrict ts), (m, ts),
-        thrd_success, thrd_success, thrd_error)
-RELEASE(mtx_unlock, (mtx_t *m), (m), thrd_success, thrd_error)
+        thrd_success, thrd_success, MUST_EXIST)
+RELEASE(mtx_unlock, (mtx_t *m), (m), thrd_success, MUST_EXIST)
 
 /* ------------------------------------------------------- stdio streams */
 
-ACQUIRE(ftrylockfile, (FILE *f), (f), 0, 0, -1)
+ACQUIRE(ftrylockfile, (FILE *f), (f), 0, 0, MUST_EXIST)
 
 PUBLIC void flockfile(FILE *f)
 {

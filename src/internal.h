@@ -252,6 +252,7 @@ struct cpu {
     uint64_t tick_nswitch;    /* nswitch at the last tick */
     uint64_t tick_end_ns;     /* when the last tick was handled (preempt.c) */
     uint64_t tick_cpu_ns;     /* thread CPU time the ticks have charged up to */
+    bool tick_was_blocked;    /* the thread had the tick's signal blocked before */
     uint64_t slice_ns;        /* how long the current task has had the CPU */
     uint64_t steal_backoff;   /* ns to wait before asking for work again */
     unsigned long nexits;     /* tasks that exited on it */
@@ -364,9 +365,10 @@ HIDDEN bool sy__locks_only(const sy_spinlock *lk);
 
 static inline void rt_lock(sy_spinlock *lk)
 {
+    sy__lockdep_acquire(lk); /* before the spin: an inversion that would
+                                deadlock is reported, not hung on */
     if (rt.ncpu > 1)
         spin_lock(lk);
-    sy__lockdep_acquire(lk);
 }
 
 static inline void rt_unlock(sy_spinlock *lk)

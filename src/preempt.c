@@ -355,7 +355,8 @@ uint64_t sy__tick_delay_ns;
  */
 static void tick_end(struct cpu *c, bool behind)
 {
-    if (unlikely(behind))
+    /* (not on a CPU about to park: its timer is off, or going off) */
+    if (unlikely(behind) && !__atomic_load_n(&c->parked, __ATOMIC_RELAXED))
         set_period(c, rt.tick_ns);
     c->tick_end_ns = sy__now_ns();
 }
@@ -484,6 +485,13 @@ int sy__tick_start(struct cpu *c)
     }
     c->tick_timer = t;
     c->tick_cpu_ns = thread_cpu_ns();
+    /* a thread that blocked every signal (for signalfd, say) and then
+     * called sy_run, or started CPUs that inherit its mask, still ticks */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, TICK_SIGNAL);
+    pthread_sigmask(SIG_UNBLOCK, &set, &old);
+    c->tick_was_blocked = sigismember(&old, TICK_SIGNAL) == 1;
     set_period(c, rt.tick_ns);
     return 0;
 }
@@ -496,10 +504,11 @@ void sy__tick_park(struct cpu *c, bool parking)
         set_period(c, parking ? 0 : rt.tick_ns);
 }
 
-/* Stop the tick of CPU c, on its own thread.  A tick may be pending: the
- * handler would then run after the timer is gone (and restart it: the
- * stand-down).  So the tick is blocked first, the timer deleted, a pending
- * tick taken off the thread (sigtimedwait), and only then unblocked. */
+/* Stop the tick of CPU c, on its own thread.  A tick may still be pending:
+ * its handler would then run after the timer is gone (and the stand-down
+ * would restart it).  So the tick is blocked while the timer is deleted and
+ * forgotten (set_period then does nothing), and the thread's mask for the
+ * signal is given back as the runtime found it (sy__tick_start). */
 void sy__tick_stop(struct cpu *c)
 {
     if (c->tick_timer) {
@@ -511,10 +520,8 @@ void sy__tick_stop(struct cpu *c)
         c->tick_timer = NULL;
         timer_delete(*(timer_t *)timer);
         free(timer);
-        struct timespec zero = {0, 0};
-        while (sigtimedwait(&set, NULL, &zero) == TICK_SIGNAL)
-            ;
-        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+        if (!c->tick_was_blocked)
+            pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     }
     if (c->id == 0) {
         sigaction(TICK_SIGNAL, &old_tick_action, NULL);

@@ -261,9 +261,9 @@ int sy__spawn(struct task *parent, sy_fn fn, void *arg, const sy_attr *attr, int
         sy__stack_free(lo, size);
         return err;
     }
-    task_set_state(t, SY_EMBRYO);
     int pid = make_pid(t->gen, t->slot);
-    t->pid = pid;
+    t->pid = pid; /* first: task_set_state exempts pid 0, the idle tasks */
+    task_set_state(t, SY_EMBRYO);
     t->fn = fn;
     t->arg = arg;
     t->stack_lo = lo;

@@ -86,6 +86,22 @@ static void test_xv6_fairness(void)
 #endif
 }
 
+/* A program that blocked every signal (to read them from a signalfd, say)
+ * before sy_run still gets its tasks preempted (the other CPUs' threads
+ * start from CPU 0's mask, tick unblocked), and has its mask back after. */
+static void test_signals_blocked_by_caller(void)
+{
+#if !defined(NO_ASYNC_PREEMPTION)
+    sigset_t all, now;
+    sigfillset(&all);
+    CHECK_EQ(pthread_sigmask(SIG_BLOCK, &all, NULL), 0);
+    CHECK_EQ(run_cfg(init_fair, 1, 1000), 0); /* each spinner gets 80 slices */
+    CHECK_EQ(pthread_sigmask(SIG_SETMASK, NULL, &now), 0);
+    CHECK(sigismember(&now, SIGURG) == 1);
+    CHECK_EQ(pthread_sigmask(SIG_UNBLOCK, &all, NULL), 0);
+#endif
+}
+
 /* ---------------------------------- state: registers, flags, vectors */
 
 /* layouts must match tests/arch/<isa>/preempt_regs.S */
@@ -640,6 +656,7 @@ static void test_bad_quantum(void)
 int main(void)
 {
     RUN(test_xv6_fairness);
+    RUN(test_signals_blocked_by_caller);
     RUN(test_state_is_exact);
     RUN(test_stack_bound);
     RUN(test_libc_not_interrupted);
