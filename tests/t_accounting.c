@@ -5,6 +5,7 @@
  * clock, so a slow or busy machine cannot fail them. */
 #include "test.h"
 
+#include <stdbool.h>
 #include <time.h>
 
 static uint64_t thread_cpu_ns(void)
@@ -31,10 +32,24 @@ static int yield_n(void *arg)
 }
 
 static int tick_retries;
+#define AGAIN 77
+static bool precise;
+
+/* CPU time charged to all tasks so far */
+static uint64_t charged_ns(void)
+{
+    sy_task_info v[64];
+    int n = sy_ps(v, 64);
+    uint64_t sum = 0;
+    for (int i = 0; i < n && i < 64; i++)
+        sum += v[i].cpu_ns;
+    return sum;
+}
 
 static int init_acct(void *arg)
 {
     (void)arg;
+    uint64_t cpu0 = thread_cpu_ns(), charged0 = charged_ns();
     int y = sy_spawn(yield_n, (void *)100L, NULL);
     int b = sy_spawn(burner, (void *)200L, NULL);
     int w = sy_spawn(yield_n, (void *)1L, NULL); /* queued behind the burner */
@@ -46,16 +61,18 @@ static int init_acct(void *arg)
     fprintf(stderr, "[b %llu ns, y %llu, w wait %llu] ", (unsigned long long)ib.cpu_ns, (unsigned long long)iy.cpu_ns, (unsigned long long)iw.wait_ns);
     /* Tick mode samples on the thread's CPU-time clock, whose timer the
      * kernel checks only on its own tick, and only when it finds the thread
-     * running: on a loaded host it may fire not once in 200 ms of CPU time
-     * (seen in about 1 loaded run in 10; src/preempt.c).  No tick, no sample
-     * (the coarse clock did not move either, so w waited "0"): that is the
-     * kernel's, not a wrong charge; run the scenario again. */
-    if (ib.cpu_ns == 0 && iw.wait_ns == 0 && tick_retries < 5) {
+     * running: on a loaded host it may not fire for 100 ms of CPU time or
+     * more (seen in about 1 loaded run in 10; src/preempt.c).  The CPU time
+     * used since the last tick is charged at the next one, to whoever runs
+     * then: if that is more than a quarter of the burn, the sample is the
+     * kernel's loss, not a wrong charge; run the scenario again. */
+    int64_t lag = (int64_t)(thread_cpu_ns() - cpu0) - (int64_t)(charged_ns() - charged0);
+    if (!precise && lag > 50000000 && tick_retries < 5) {
         tick_retries++;
-        fprintf(stderr, "[no tick delivered: again] ");
+        fprintf(stderr, "[%lld ms not yet sampled: again] ", (long long)(lag / 1000000));
         while (sy_wait(-1, NULL, 0) > 0)
             ;
-        return init_acct(NULL);
+        return AGAIN; /* in a fresh runtime: the backlog would go to the next burner */
     }
     CHECK(ib.cpu_ns >= 100000000ull);       /* at least half of its 200 ms */
     CHECK(ib.cpu_ns > 10 * iy.cpu_ns + 1);  /* y barely ran */
@@ -69,12 +86,17 @@ static int init_acct(void *arg)
 /* cooperative: the burner keeps the CPU for its 200 ms */
 static void test_tick_mode(void)
 {
+    precise = false;
     sy_config c = {.ncpu = 1, .flags = SY_NO_PREEMPT};
-    CHECK_EQ(sy_run(&c, init_acct, NULL), 0);
+    int rc;
+    while ((rc = sy_run(&c, init_acct, NULL)) == AGAIN)
+        ;
+    CHECK_EQ(rc, 0);
 }
 
 static void test_precise_mode(void)
 {
+    precise = true;
     sy_config c = {.ncpu = 1, .flags = SY_ACCT_PRECISE | SY_NO_PREEMPT};
     CHECK_EQ(sy_run(&c, init_acct, NULL), 0);
 }
