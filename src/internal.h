@@ -125,6 +125,10 @@ struct task {
     int saved_errno;        /* the task's errno while it is not running */
     struct cpu *cpu;        /* CPU it runs on, or last ran on */
     int killed;             /* set by sy_kill (atomic), never cleared */
+    bool in_tick;           /* preempted inside its tick handler: resumes
+                               only on a host thread whose tick is blocked
+                               (preempt.c: one tick frame per stack); next
+                               to `state`, which every switch touches */
 
     /* --- wait channel: protected by the bucket lock of `chan` --- */
     const void *chan;       /* what it sleeps on, NULL when not asleep */
@@ -160,9 +164,6 @@ struct task {
     int host_locks;         /* host locks it holds, also in preempt_count (hostlock.c) */
     bool nopreempt;         /* SY_ATTR_NOPREEMPT */
     bool stay_home;         /* preempted: resumes on the CPU it left */
-    bool in_tick;           /* preempted inside its tick handler: resumes
-                               only on a host thread whose tick is blocked
-                               (preempt.c: one tick frame per stack) */
 
     /* --- accounting: written by its CPU --- */
     uint64_t nvcsw, nivcsw;

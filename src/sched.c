@@ -124,13 +124,28 @@ static void finish_slow(struct cpu *c, struct task *last)
     }
 }
 
+/* The tick's mask at a switch (preempt.c: one tick frame per stack), out of
+ * line: a preemption's path, never a yield's between running tasks. */
+static __attribute__((noinline, cold)) void tick_unblock_unless_preempted(struct cpu *c,
+                                                                          struct task *self)
+{
+    if (!self->in_tick)
+        tick_block(c, false);
+}
+
+static __attribute__((noinline, cold)) void tick_block_for_preempted(struct cpu *c)
+{
+    if (!c->tick_masked)
+        tick_block(c, true);
+}
+
 static inline void finish_task_switch(struct cpu *c, struct task *self, struct task *last)
 {
     *c->errno_ptr = self->saved_errno;
     /* the tick: blocked while a task preempted in its handler returns from
      * it (rt_sigreturn unblocks it then), unblocked for any other task */
-    if (unlikely(c->tick_masked) && !self->in_tick)
-        tick_block(c, false);
+    if (unlikely(c->tick_masked))
+        tick_unblock_unless_preempted(c, self);
 #if defined(SY_DEBUG)
     /* last is off its stack and its context is saved: another CPU may run
      * it from now on */
@@ -204,8 +219,8 @@ static __attribute__((noinline)) void context_switch(struct cpu *c, struct task 
     /* a task preempted inside its tick handler resumes with the tick
      * blocked, so that no second tick frame lands on its stack before it
      * has returned from the first (preempt.c) */
-    if (unlikely(next->in_tick) && !c->tick_masked)
-        tick_block(c, true);
+    if (unlikely(next->in_tick))
+        tick_block_for_preempted(c);
     /* only the lock handed to next may be held across the switch */
     assert_locks_only(c->finish & FINISH_UNLOCK ? c->finish_lock : NULL);
     SY_ASSERT(prev == c->curr && (prev == &c->idle || READ_ONCE(prev->state) != SY_RUNNING), prev,
