@@ -230,8 +230,9 @@ static inline void released(void)
  * silent corruption, so the program stops with a message instead. */
 #define MUST_EXIST (-12345)
 
-/* Acquire calls: count a success (`ok`: what the call returns for one). */
-#define ACQUIRE(f, params, args, ok, ok2, none)                                  \
+/* One wrapper: forward to the real f; inside a task, a return of `ok` or
+ * `ok2` calls `counted` (held or released). */
+#define WRAP(f, params, args, ok, ok2, none, counted)                           \
     PUBLIC int f params                                                          \
     {                                                                            \
         __typeof__(f) *real = REAL(f);                                           \
@@ -244,26 +245,14 @@ static inline void released(void)
             return real args;                                                    \
         int r = real args;                                                       \
         if (r == (ok) || r == (ok2))                                             \
-            held();                                                              \
+            counted();                                                           \
         return r;                                                                \
     }
 
-#define RELEASE(f, params, args, ok, none)                                       \
-    PUBLIC int f params                                                          \
-    {                                                                            \
-        __typeof__(f) *real = REAL(f);                                           \
-        if (unlikely(!real)) {                                                   \
-            if ((none) == MUST_EXIST)                                            \
-                missing(#f); /* never a lock call that takes no lock */          \
-            return none;                                                         \
-        }                                                                        \
-        if (!in_task())                                                          \
-            return real args;                                                    \
-        int r = real args;                                                       \
-        if (r == (ok))                                                           \
-            released();                                                          \
-        return r;                                                                \
-    }
+/* Acquire calls count a success (`ok`: what the call returns for one);
+ * release calls uncount one. */
+#define ACQUIRE(f, params, args, ok, ok2, none) WRAP(f, params, args, ok, ok2, none, held)
+#define RELEASE(f, params, args, ok, none) WRAP(f, params, args, ok, ok, none, released)
 
 /* ------------------------------------------------------ pthread mutexes */
 

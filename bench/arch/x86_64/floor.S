@@ -6,27 +6,34 @@
  * Switchyard's switch does keep; the gap between the two is that cost.
  * Stack at a switch-out: [r12 r13 r14 r15 rbx rbp pad resume] (low to high).
  */
-    .text
-    .globl floor_switch
-    .type floor_switch, @function
-    .p2align 4
-floor_switch:
-    subq $0x38, %rsp
+.macro SAVE6 /* the six callee-saved registers, to the stack frame */
     movq %r12, 0x00(%rsp)
     movq %r13, 0x08(%rsp)
     movq %r14, 0x10(%rsp)
     movq %r15, 0x18(%rsp)
     movq %rbx, 0x20(%rsp)
     movq %rbp, 0x28(%rsp)
-    movq %rsp, (%rdi)
-    movq %rsi, %rsp
-    movq 0x38(%rsp), %rax       /* resume address */
+.endm
+.macro LOAD6
     movq 0x00(%rsp), %r12
     movq 0x08(%rsp), %r13
     movq 0x10(%rsp), %r14
     movq 0x18(%rsp), %r15
     movq 0x20(%rsp), %rbx
     movq 0x28(%rsp), %rbp
+.endm
+
+    .text
+    .globl floor_switch
+    .type floor_switch, @function
+    .p2align 4
+floor_switch:
+    subq $0x38, %rsp
+    SAVE6
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    movq 0x38(%rsp), %rax       /* resume address */
+    LOAD6
     addq $0x40, %rsp
     jmp *%rax
     .size floor_switch, .-floor_switch
@@ -44,12 +51,7 @@ floor_switch:
     .p2align 4
 floor_fp_switch:
     subq $0x38, %rsp
-    movq %r12, 0x00(%rsp)
-    movq %r13, 0x08(%rsp)
-    movq %r14, 0x10(%rsp)
-    movq %r15, 0x18(%rsp)
-    movq %rbx, 0x20(%rsp)
-    movq %rbp, 0x28(%rsp)
+    SAVE6
     stmxcsr 0x30(%rsp)
     fnstcw 0x34(%rsp)
     movzwl 0x34(%rsp), %ecx
@@ -59,12 +61,7 @@ floor_fp_switch:
     cmpw 0x34(%rsp), %cx
     jne 2f
 1:  movq 0x38(%rsp), %rax       /* resume address */
-    movq 0x00(%rsp), %r12
-    movq 0x08(%rsp), %r13
-    movq 0x10(%rsp), %r14
-    movq 0x18(%rsp), %r15
-    movq 0x20(%rsp), %rbx
-    movq 0x28(%rsp), %rbp
+    LOAD6
     addq $0x40, %rsp
     jmp *%rax
 2:  fldcw 0x34(%rsp)
