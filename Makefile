@@ -29,6 +29,10 @@ ifeq ($(ARCH),aarch64)
     OBJCOPY  := aarch64-linux-gnu-objcopy
     OBJDUMP  := aarch64-linux-gnu-objdump
     EMULATOR := qemu-aarch64 -L /usr/aarch64-linux-gnu
+    # t_stress's own watchdog (secs + 50 s, sized for native speed) fired
+    # once in a loaded qemu run still winding down: give it what valgrind
+    # gets, inside tests/run.sh's 600 s limit under an emulator
+    STRESS_WATCHDOG := 400
     B        ?= build-aarch64
   endif
 endif
@@ -167,6 +171,7 @@ demo: $(B)/examples/demo
 
 test: $(TESTBIN)
 	@EMULATOR="$(EMULATOR)" LOAD="$(LOAD)" $(if $(STRESS_QUANTUM),SY_STRESS_QUANTUM_US=$(STRESS_QUANTUM)) \
+	    $(if $(STRESS_WATCHDOG),SY_STRESS_WATCHDOG=$(STRESS_WATCHDOG)) \
 	    tests/run.sh $(B)/tests $(TESTS)
 
 # One core, as the peers' one-scheduler-thread benchmarks run.
