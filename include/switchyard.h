@@ -247,6 +247,219 @@ SY_API int sy_sleep_timeout(const void *chan, sy_spinlock *lk, uint64_t ns);
  * may fire up to a tick (4 ms) late. */
 SY_API int sy_nanosleep(uint64_t ns);
 
+/* ------------------------------------------------------------ deadlines */
+
+/* Every call that can block has a form that takes a deadline, named
+ * ..._until (as sy_sleep_until): an absolute time on the runtime's clock,
+ * sy_now(), in nanoseconds.  SY_FOREVER means no deadline.  A deadline that
+ * has passed (0, say) makes the call return -ETIMEDOUT instead of waiting
+ * when it would have to wait; it still succeeds when it need not wait.
+ * The calls without _until wait forever.  Every such wait is a kill point:
+ * a task killed before or while it waits gets -EINTR (the call did nothing).
+ * A call that returns early (deadline, kill) leaves nothing behind. */
+#define SY_FOREVER INT64_C(-1)
+
+/* CLOCK_MONOTONIC in nanoseconds; works outside tasks too. */
+SY_API int64_t sy_now(void);
+
+/* sy_sleep with a deadline: 0 when woken, -ETIMEDOUT once the deadline has
+ * passed, -EINTR when killed; lk is held again on return. */
+SY_API int sy_sleep_until(const void *chan, sy_spinlock *lk, int64_t deadline);
+
+/* ---------------------------------------------------- synchronization */
+
+/* Locks, conditions, semaphores, wait groups, once and channels for tasks.
+ * A task that waits sleeps (its CPU runs others); these work across CPUs.
+ * Objects other than channels are plain structs, statically initialised
+ * with their SY_..._INIT or with zeros (or by their _init call); they must
+ * not be copied once used.  Every call returns 0 or a negative errno:
+ * -EINVAL for a NULL or destroyed object, -EPERM from outside a task.  The
+ * waits follow the deadline convention above.  Destroying an object that a
+ * task waits on (or a locked mutex) returns -EBUSY and changes nothing.
+ * The fields are private. */
+
+struct sy_waiter_;
+typedef struct sy_waitq_ {
+    struct sy_waiter_ *head_, *tail_;
+} sy_waitq_;
+
+/* sy_mutex: a sleeping lock owned by the task that locked it.  A waiter
+ * sleeps; unlock wakes one, and a task that comes along meanwhile may take
+ * the lock first (fast), unless some waiter has waited over 1 ms: then the
+ * mutex hands itself to its waiters in order until none has waited that
+ * long (Go's starvation mode), so no waiter starves.  Not recursive.
+ * A task that exits holding mutexes is reported on stderr; sy_mutex_owner
+ * names the holder and sy_ps shows what each task waits on. */
+typedef struct sy_mutex {
+    uint64_t word_;
+    sy_spinlock lock_;
+    int spare_;
+    sy_waitq_ q_;
+} sy_mutex;
+#define SY_MUTEX_INIT {0, {0}, 0, {0, 0}}
+
+SY_API int sy_mutex_init(sy_mutex *m);
+/* -EBUSY when it is locked or waited for. */
+SY_API int sy_mutex_destroy(sy_mutex *m);
+/* 0 once locked; -EDEADLK if the caller holds it already; -EINTR. */
+SY_API int sy_mutex_lock(sy_mutex *m);
+SY_API int sy_mutex_lock_until(sy_mutex *m, int64_t deadline);
+/* 0, or -EBUSY when another task holds it (-EDEADLK: the caller does). */
+SY_API int sy_mutex_trylock(sy_mutex *m);
+/* -EPERM when the caller does not hold it. */
+SY_API int sy_mutex_unlock(sy_mutex *m);
+/* The pid of the task holding it, 0 when unlocked (or -EINVAL). */
+SY_API int sy_mutex_owner(const sy_mutex *m);
+
+/* sy_cond: a condition variable used with a sy_mutex.  wait unlocks the
+ * mutex and sleeps, atomically (a signal sent by a holder of the mutex
+ * after the wait began is never lost), and locks it again before
+ * returning, whatever it returns (also -EINTR and -ETIMEDOUT).  Wakeups may
+ * be spurious: wait in a loop.  -EPERM when the caller does not hold the
+ * mutex. */
+typedef struct sy_cond {
+    sy_spinlock lock_;
+    int spare_;
+    sy_waitq_ q_;
+} sy_cond;
+#define SY_COND_INIT {{0}, 0, {0, 0}}
+
+SY_API int sy_cond_init(sy_cond *cv);
+SY_API int sy_cond_destroy(sy_cond *cv);
+SY_API int sy_cond_wait(sy_cond *cv, sy_mutex *m);
+SY_API int sy_cond_wait_until(sy_cond *cv, sy_mutex *m, int64_t deadline);
+/* Wake one waiter / every waiter; 0 (or -EINVAL). */
+SY_API int sy_cond_signal(sy_cond *cv);
+SY_API int sy_cond_broadcast(sy_cond *cv);
+
+/* sy_sem: a counting semaphore.  post hands a unit straight to the task
+ * that has waited longest, if any. */
+typedef struct sy_sem {
+    uint64_t word_;
+    sy_spinlock lock_;
+    int spare_;
+    sy_waitq_ q_;
+} sy_sem;
+#define SY_SEM_INIT(n) {(uint64_t)(uint32_t)(n), {0}, 0, {0, 0}}
+#define SY_SEM_MAX 0x7fffffff
+
+/* -EINVAL for a value above SY_SEM_MAX. */
+SY_API int sy_sem_init(sy_sem *s, unsigned value);
+SY_API int sy_sem_destroy(sy_sem *s);
+SY_API int sy_sem_wait(sy_sem *s);
+SY_API int sy_sem_wait_until(sy_sem *s, int64_t deadline);
+/* 0, or -EAGAIN when the count is 0. */
+SY_API int sy_sem_trywait(sy_sem *s);
+/* 0, or -EOVERFLOW when the count is at SY_SEM_MAX. */
+SY_API int sy_sem_post(sy_sem *s);
+/* The current count (>= 0), or -EINVAL. */
+SY_API int sy_sem_value(const sy_sem *s);
+
+/* sy_rwlock: many readers or one writer.  A waiting writer keeps new
+ * readers out (writers do not starve), and a writer's unlock lets in every
+ * reader that waited (readers do not starve either). */
+typedef struct sy_rwlock {
+    sy_spinlock lock_;
+    int readers_;  /* readers inside; -1: a writer is */
+    int writer_;   /* pid of the writer inside */
+    int wwait_;    /* writers waiting */
+    sy_waitq_ q_;
+} sy_rwlock;
+#define SY_RWLOCK_INIT {{0}, 0, 0, 0, {0, 0}}
+
+SY_API int sy_rwlock_init(sy_rwlock *rw);
+SY_API int sy_rwlock_destroy(sy_rwlock *rw);
+SY_API int sy_rwlock_rdlock(sy_rwlock *rw);
+SY_API int sy_rwlock_rdlock_until(sy_rwlock *rw, int64_t deadline);
+SY_API int sy_rwlock_tryrdlock(sy_rwlock *rw);      /* -EBUSY */
+/* -EDEADLK when the caller holds the write lock already. */
+SY_API int sy_rwlock_wrlock(sy_rwlock *rw);
+SY_API int sy_rwlock_wrlock_until(sy_rwlock *rw, int64_t deadline);
+SY_API int sy_rwlock_trywrlock(sy_rwlock *rw);      /* -EBUSY */
+/* Ends a read or the write lock; -EPERM when the caller holds neither
+ * (readers are counted, not named: any task inside as a reader may end a
+ * read). */
+SY_API int sy_rwlock_unlock(sy_rwlock *rw);
+
+/* sy_waitgroup: wait for a count of things to be done (Go's WaitGroup). */
+typedef struct sy_waitgroup {
+    sy_spinlock lock_;
+    int spare_;
+    int64_t count_;
+    sy_waitq_ q_;
+} sy_waitgroup;
+#define SY_WAITGROUP_INIT {{0}, 0, 0, {0, 0}}
+
+SY_API int sy_waitgroup_init(sy_waitgroup *wg);
+SY_API int sy_waitgroup_destroy(sy_waitgroup *wg);
+/* Add n (may be negative) to the counter; at 0 every waiter wakes.
+ * -EINVAL if the counter would go below 0 (nothing changes). */
+SY_API int sy_waitgroup_add(sy_waitgroup *wg, int64_t n);
+SY_API int sy_waitgroup_done(sy_waitgroup *wg); /* add -1 */
+/* Sleep until the counter is 0. */
+SY_API int sy_waitgroup_wait(sy_waitgroup *wg);
+SY_API int sy_waitgroup_wait_until(sy_waitgroup *wg, int64_t deadline);
+
+/* sy_once: run an initialiser exactly once.  Other callers sleep until it
+ * has returned.  Returns 0 once it has run; -EINTR (killed while waiting
+ * for another task's run; the initialiser has not necessarily run). */
+typedef struct sy_once {
+    int state_;
+    sy_spinlock lock_;
+    sy_waitq_ q_;
+} sy_once;
+#define SY_ONCE_INIT {0, {0}, {0, 0}}
+SY_API int sy_once_run(sy_once *once, void (*fn)(void *arg), void *arg);
+
+/* sy_chan: a channel of fixed-size elements (Go's), unbuffered (capacity 0:
+ * a send waits for a receiver and hands it the element directly) or
+ * buffered.  Elements are copied in and out by value.
+ *
+ * Closing: a send on a closed channel returns -EPIPE (also to senders
+ * waiting when it closes: their element was not sent); a receive returns
+ * what is left in the buffer, then -EPIPE ("closed and drained").
+ * A channel may be used from any CPU. */
+typedef struct sy_chan sy_chan;
+
+/* Create a channel of elements of elem_size bytes (1 .. 65536) and room for
+ * `capacity` of them (0 .. 1<<24).  0, -EINVAL, -ENOMEM, -EPERM. */
+SY_API int sy_chan_create(sy_chan **ch, size_t elem_size, size_t capacity);
+/* Free it: -EBUSY while a task waits on it (a send, receive or select). */
+SY_API int sy_chan_destroy(sy_chan *ch);
+SY_API int sy_chan_send(sy_chan *ch, const void *elem);
+SY_API int sy_chan_send_until(sy_chan *ch, const void *elem, int64_t deadline);
+/* 0, or -EAGAIN when it would wait (-EPIPE when closed). */
+SY_API int sy_chan_trysend(sy_chan *ch, const void *elem);
+SY_API int sy_chan_recv(sy_chan *ch, void *elem);
+SY_API int sy_chan_recv_until(sy_chan *ch, void *elem, int64_t deadline);
+SY_API int sy_chan_tryrecv(sy_chan *ch, void *elem);
+/* Close: wakes every waiter.  -EPIPE if it was closed already. */
+SY_API int sy_chan_close(sy_chan *ch);
+/* Elements in the buffer now, or -EINVAL. */
+SY_API int sy_chan_len(const sy_chan *ch);
+
+/* sy_select: wait until one of several channel operations can proceed, do
+ * it (only it), and return its index (Go's select).  A case whose chan is
+ * NULL is never ready (disabled).  When several are ready, one is chosen
+ * at random.  Each case's `err` is set for the case taken: 0, or -EPIPE
+ * (its channel is closed: a send did not happen; a receive found it
+ * drained).  With a deadline that has passed (0) it returns -ETIMEDOUT at
+ * once when no case is ready: that is Go's `default:`.
+ * Returns the index, -ETIMEDOUT, -EINTR, -EINVAL (ncases < 0, more than
+ * SY_SELECT_MAX, NULL cases with ncases > 0, a bad op or a NULL elem),
+ * -ENOMEM (over 16 cases: their records are allocated), -EPERM. */
+#define SY_SEND 1
+#define SY_RECV 2
+#define SY_SELECT_MAX 4096
+typedef struct sy_select_case {
+    sy_chan *chan;
+    int op;     /* SY_SEND or SY_RECV */
+    int err;    /* out: the result of the case taken */
+    void *elem; /* send: the element to send; recv: where to store it
+                   (may be NULL: received and dropped) */
+} sy_select_case;
+SY_API int sy_select(sy_select_case *cases, int ncases, int64_t deadline);
+
 /* ------------------------------------------------------------ preemption */
 
 /* A task that runs for a whole quantum without calling into the runtime is
@@ -321,6 +534,12 @@ typedef struct sy_task_info {
     uint64_t cpu_ns;        /* CPU time (sampled on the tick by default) */
     uint64_t wait_ns;       /* time spent RUNNABLE but not running */
     size_t stack_size;
+    const void *wchan;      /* SLEEPING: the object it waits on (the channel
+                               of sy_sleep, a sy_mutex, a sy_chan, ...) */
+    const char *wait_kind;  /* SLEEPING: "sleep", "wait", "mutex", "cond",
+                               "sem", "rwlock", "waitgroup", "once",
+                               "chan", "select"; else "" */
+    int mutexes;            /* sy_mutexes it holds now */
 } sy_task_info;
 
 /* Fill `buf` with up to `max` tasks in pid order of their slots; returns the

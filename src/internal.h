@@ -136,6 +136,17 @@ struct task {
     int wake_err;           /* 0, -EINTR (sy_kill) or -ETIMEDOUT (its timer) */
     uint32_t sleep_seq;     /* counts its sleeps: a late timer cannot wake a later one */
 
+    /* --- waits on waiter records (wait.h): the token is claimed with a
+     * compare-and-swap by the one waker that ends the wait, which then
+     * takes wait_lock (held by the task across its switch) to make it
+     * RUNNABLE --- */
+    uint32_t wait_token;    /* sleep_seq << 1 | 1 while waiting (atomic) */
+    struct sy_waiter_ *wait_fired; /* the record that ended it, NULL: timer, kill */
+    sy_spinlock wait_lock;
+    int wait_kind;          /* enum wait_kind (wait.h), for sy_ps */
+    const void *wchan;      /* the object waited on, for sy_ps */
+    int mutexes;            /* sy_mutexes held (sync.c) */
+
     /* --- timer: protected by rt.timer_lock --- */
     uint64_t tm_deadline;   /* CLOCK_MONOTONIC ns */
     int32_t tm_index;       /* place in the timer heap, -1 when not in it */
@@ -246,6 +257,7 @@ struct cpu {
 #if defined(SY_DEBUG)
 #define LOCKDEP_DEPTH 8
     const sy_spinlock *held[LOCKDEP_DEPTH]; /* runtime locks it holds (spinlock.c) */
+    unsigned char held_cls[LOCKDEP_DEPTH];  /* and their classes */
     int nheld;
 #endif
     struct task *preempted;   /* RUNNABLE, off the queue: rejoins its tail at
@@ -348,7 +360,19 @@ extern struct runtime sy__rt HIDDEN;
  * get -EPERM, and the tick handler takes no lock), so they are elided, as
  * Linux's spinlocks compile away in a uniprocessor kernel.  A lock the user
  * passes to sy_sleep is always taken for real. */
+/* Lock classes, in the order they are taken (spinlock.c). */
+enum lock_class {
+    LOCK_TREE = 1,
+    LOCK_COND,   /* a sy_cond's lock (sync.c) */
+    LOCK_OBJ,    /* a sy_mutex's, sy_chan's, ... lock (wait.h) */
+    LOCK_BUCKET,
+    LOCK_WAIT,   /* a task's wait_lock (wait.h) */
+    LOCK_TIMER,
+    LOCK_POOL,
+};
+
 #if defined(SY_DEBUG)
+HIDDEN void sy__lockdep_acquire_as(const sy_spinlock *lk, int cls);
 HIDDEN void sy__lockdep_acquire(const sy_spinlock *lk);
 HIDDEN void sy__lockdep_release(const sy_spinlock *lk);
 HIDDEN bool sy__lock_held(const sy_spinlock *lk);
@@ -359,6 +383,7 @@ HIDDEN bool sy__locks_only(const sy_spinlock *lk);
 #define assert_locks_only(lk) SY_ASSERT(sy__locks_only(lk), NULL, "runtime lock held")
 #else
 #define sy__lockdep_acquire(lk) ((void)0)
+#define sy__lockdep_acquire_as(lk, cls) ((void)(cls))
 #define sy__lockdep_release(lk) ((void)0)
 #define assert_held(lk) ((void)0)
 #define assert_locks_only(lk) ((void)0)

@@ -11,6 +11,7 @@
 
 #include "internal.h"
 #include "runq.h"
+#include "wait.h"
 
 /* ----------------------------------------------------------------- ps */
 
@@ -29,6 +30,16 @@ static void info_of(const struct task *t, sy_task_info *i)
                                              : READ_ONCE(t->ticks) * rt.tick_ns;
     i->wait_ns = READ_ONCE(t->wait_ns);
     i->stack_size = t->stack_size;
+    static const char *const kinds[] = {
+        [WK_NONE] = "",        [WK_SLEEP] = "sleep",   [WK_WAIT] = "wait",
+        [WK_MUTEX] = "mutex",  [WK_COND] = "cond",     [WK_SEM] = "sem",
+        [WK_RWLOCK] = "rwlock", [WK_WAITGROUP] = "waitgroup", [WK_ONCE] = "once",
+        [WK_CHAN] = "chan",    [WK_SELECT] = "select"};
+    int k = READ_ONCE(t->wait_kind);
+    bool asleep = i->state == SY_SLEEPING && k > WK_NONE && k <= WK_SELECT;
+    i->wait_kind = asleep ? kinds[k] : "";
+    i->wchan = asleep ? READ_ONCE(t->wchan) : NULL;
+    i->mutexes = READ_ONCE(t->mutexes);
 }
 
 int sy_ps(sy_task_info *buf, int max)
@@ -76,18 +87,23 @@ int sy_ps_print(int fd)
     n = sy_ps(v, cap);
     if (n > cap)
         n = cap;
-    if (dprintf(fd, "%7s %7s %-9s %3s %6s %8s %8s %10s %10s  %s\n", "PID", "PPID", "STATE",
-                "CPU", "MIGR", "NVCSW", "NIVCSW", "CPU(us)", "WAIT(us)", "NAME") < 0) {
+    if (dprintf(fd, "%7s %7s %-9s %3s %6s %8s %8s %10s %10s %3s %-28s %s\n", "PID", "PPID",
+                "STATE", "CPU", "MIGR", "NVCSW", "NIVCSW", "CPU(us)", "WAIT(us)", "MTX",
+                "WCHAN", "NAME") < 0) {
         int e = errno;
         free(v);
         return e ? -e : -EIO;
     }
-    for (int i = 0; i < n; i++)
-        dprintf(fd, "%7d %7d %-9s %3d %6llu %8llu %8llu %10llu %10llu  %s\n", v[i].pid,
+    for (int i = 0; i < n; i++) {
+        char wchan[32] = "-"; /* what it waits on: "mutex 0x55..." */
+        if (v[i].wait_kind[0])
+            snprintf(wchan, sizeof wchan, "%s %p", v[i].wait_kind, v[i].wchan);
+        dprintf(fd, "%7d %7d %-9s %3d %6llu %8llu %8llu %10llu %10llu %3d %-28s %s\n", v[i].pid,
                 v[i].ppid, sy_state_name(v[i].state), v[i].cpu,
                 (unsigned long long)v[i].nmigrations, (unsigned long long)v[i].nvcsw,
                 (unsigned long long)v[i].nivcsw, (unsigned long long)(v[i].cpu_ns / 1000),
-                (unsigned long long)(v[i].wait_ns / 1000), v[i].name);
+                (unsigned long long)(v[i].wait_ns / 1000), v[i].mutexes, wchan, v[i].name);
+    }
     unsigned long ung = sy__stacks_unguarded();
     if (ung)
         dprintf(fd, "(%lu stacks without a guard page: vm.max_map_count reached)\n", ung);

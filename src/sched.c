@@ -82,6 +82,10 @@
 void sy__enqueue(struct task *t)
 {
     struct cpu *self = this_cpu();
+    if (rt.ncpu == 1) { /* the one place it can go (a pinned task too) */
+        runq_push(&self->rq, t);
+        return;
+    }
     struct cpu *target = sy__choose_cpu(self, t);
     if (target == self)
         runq_push(&self->rq, t);

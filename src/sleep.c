@@ -16,6 +16,7 @@
  */
 #include "internal.h"
 #include "runq.h"
+#include "wait.h"
 
 static inline struct waitq_bucket *bucket_of(const void *chan)
 {
@@ -89,6 +90,8 @@ int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk, uint64_t deadlin
     rt_lock(&b->lock);
     p->sleep_seq++;
     p->wake_err = 0;
+    p->wchan = chan;
+    p->wait_kind = chan == p ? WK_WAIT : WK_SLEEP; /* sy_wait sleeps on itself */
     task_set_state(p, SY_SLEEPING);
     waitq_append(b, p);
 
@@ -184,6 +187,18 @@ bool sy__wake_sleeper(struct task *t, uint64_t seq, int err)
     const void *chan = __atomic_load_n(&t->chan, __ATOMIC_SEQ_CST);
     if (!chan)
         return false;
+    if (chan == WAIT_RECORDS) {
+        /* a wait on records (wait.h): claim its token, as a record would */
+        uint32_t tok = __atomic_load_n(&t->wait_token, __ATOMIC_ACQUIRE);
+        if (!(tok & 1u) || (seq != ANY_SLEEP && tok != TOKEN_WAITING(seq)))
+            return false;
+        if (!rt_cas32(&t->wait_token, tok, tok & ~1u))
+            return false;
+        t->wake_err = err;
+        t->wait_fired = NULL;
+        sy__wait_wake(t);
+        return true;
+    }
     struct waitq_bucket *b = bucket_of(chan);
     bool woke = false;
     rt_lock(&b->lock);

@@ -6,18 +6,27 @@
  * The runtime's locks and their order (take left before right, never the
  * reverse; each is a class below):
  *
- *     rt.tree_lock  ->  a wait-queue bucket lock  ->  rt.timer_lock
- *          |                                              |
- *          +-------------------->  the stack pool lock  <-+
+ *     rt.tree_lock -> a sy_cond's lock -> an object lock -> a wait-queue
+ *         bucket lock -> a task's wait_lock -> rt.timer_lock -> the stack
+ *         pool lock
+ *
+ *   - Object locks are the locks inside sy_mutex, sy_chan, ... (wait.h);
+ *     a sy_cond's ranks above them (sy_cond_wait unlocks its mutex under
+ *     it).  sy_select takes several channels' locks in address order, and
+ *     only the first is tracked here.
+ *   - A task's wait_lock is held from the start of its wait on records to
+ *     its switch, and across the switch (wait.h).
  *
  *   - A condition lock the user passes to sy_sleep (a sy_spinlock) ranks
  *     with tree_lock: sy_sleep takes the bucket lock under it.  It is the
  *     task's, not the CPU's, and is not tracked below.
  *   - The preemptible-code map's lock (preempt.c: declared_lock) is a leaf
  *     taken alone, also before the runtime runs.
- *   - Two locks of one class are never held at once (two buckets, say).
- *   - Locks held across a switch: a sleeper's bucket lock, released by the
- *     next task on the same CPU (sched.c: finish_task_switch).
+ *   - Two locks of one class are never held at once (two buckets, say),
+ *     but for sy_select's channels.
+ *   - Locks held across a switch: a sleeper's bucket lock or wait_lock,
+ *     released by the next task on the same CPU (sched.c:
+ *     finish_task_switch).
  *
  * lockdep: a runtime lock is held by a CPU, not a task: runtime code never
  * switches while it holds one, except for the lock handed to the next task
@@ -82,8 +91,6 @@ void sy__panic(const char *what, struct task *t)
     abort();
 }
 
-enum lock_class { LOCK_TREE = 1, LOCK_BUCKET, LOCK_TIMER, LOCK_POOL };
-
 static enum lock_class lock_class(const sy_spinlock *lk)
 {
     if (lk == &rt.tree_lock)
@@ -96,33 +103,40 @@ static enum lock_class lock_class(const sy_spinlock *lk)
     return LOCK_POOL; /* stack.c's pool.lock, the only other runtime lock */
 }
 
-static const char *const class_name[] = {"?", "tree_lock", "a bucket lock", "timer_lock",
-                                         "the stack pool lock"};
+static const char *const class_name[] = {
+    [LOCK_TREE] = "tree_lock",     [LOCK_COND] = "a sy_cond's lock",
+    [LOCK_OBJ] = "an object lock", [LOCK_BUCKET] = "a bucket lock",
+    [LOCK_WAIT] = "a wait_lock",   [LOCK_TIMER] = "timer_lock",
+    [LOCK_POOL] = "the stack pool lock"};
 
-static void lockdep_panic(struct cpu *c, const char *what, const sy_spinlock *lk)
+static void lockdep_panic(struct cpu *c, const char *what, int cls)
 {
-    char buf[200];
-    int n = snprintf(buf, sizeof buf, "%s %s on cpu %d, holding", what,
-                     class_name[lock_class(lk)], c->id);
+    char buf[240];
+    int n = snprintf(buf, sizeof buf, "%s %s on cpu %d, holding", what, class_name[cls], c->id);
     for (int i = 0; i < c->nheld && n < (int)sizeof buf - 24; i++)
-        n += snprintf(buf + n, sizeof buf - (size_t)n, " %s", class_name[lock_class(c->held[i])]);
+        n += snprintf(buf + n, sizeof buf - (size_t)n, " %s", class_name[c->held_cls[i]]);
     if (!c->nheld)
         snprintf(buf + n, sizeof buf - (size_t)n, " none");
     sy__panic(buf, c->curr);
 }
 
-void sy__lockdep_acquire(const sy_spinlock *lk)
+void sy__lockdep_acquire_as(const sy_spinlock *lk, int k)
 {
     struct cpu *c = this_cpu();
     if (!c)
         return; /* booting or shutting down: one thread */
-    enum lock_class k = lock_class(lk);
     for (int i = 0; i < c->nheld; i++)
-        if (lock_class(c->held[i]) >= k)
-            lockdep_panic(c, "lock order: took", lk);
+        if (c->held_cls[i] >= k)
+            lockdep_panic(c, "lock order: took", k);
     if (c->nheld == LOCKDEP_DEPTH)
-        lockdep_panic(c, "too many locks: took", lk);
+        lockdep_panic(c, "too many locks: took", k);
+    c->held_cls[c->nheld] = (unsigned char)k;
     c->held[c->nheld++] = lk;
+}
+
+void sy__lockdep_acquire(const sy_spinlock *lk)
+{
+    sy__lockdep_acquire_as(lk, lock_class(lk));
 }
 
 void sy__lockdep_release(const sy_spinlock *lk)
@@ -132,10 +146,12 @@ void sy__lockdep_release(const sy_spinlock *lk)
         return;
     for (int i = 0; i < c->nheld; i++)
         if (c->held[i] == lk) {
-            c->held[i] = c->held[--c->nheld];
+            c->nheld--;
+            c->held[i] = c->held[c->nheld];
+            c->held_cls[i] = c->held_cls[c->nheld];
             return;
         }
-    lockdep_panic(c, "released", lk);
+    lockdep_panic(c, "released", lock_class(lk));
 }
 
 bool sy__lock_held(const sy_spinlock *lk)

@@ -19,6 +19,7 @@
  */
 #include <sched.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -347,6 +348,21 @@ static bool reparent(struct task *p)
     return z;
 }
 
+/* A task exits holding sy_mutexes: whoever waits for them waits forever
+ * (until killed, or the deadlock report).  Say so, with the pid that
+ * sy_mutex_owner() and sy_ps_print()'s MTX column show. */
+static __attribute__((noinline, cold)) void report_mutexes(struct task *p)
+{
+    char buf[200];
+    int n = snprintf(buf, sizeof buf,
+                     "switchyard: task %d (%s) exited holding %d sy_mutex%s; tasks that lock %s "
+                     "will wait for ever\n",
+                     p->pid, p->name, p->mutexes, p->mutexes == 1 ? "" : "es",
+                     p->mutexes == 1 ? "it" : "them");
+    ssize_t r = write(2, buf, n > 0 && n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
+    (void)r;
+}
+
 void sy__task_exit(struct cpu *c, int status)
 {
     struct task *p = c->curr;
@@ -355,6 +371,8 @@ void sy__task_exit(struct cpu *c, int status)
      * rt.init, whose cache line the idle CPUs' counters keep busy.  (Slot 0
      * names pid 1 again after 512 reuses; only init itself clears rt.init,
      * so this read needs no lock.) */
+    if (unlikely(p->mutexes))
+        report_mutexes(p);
     bool is_init = p->pid == 1 && p == READ_ONCE(rt.init);
     if (is_init)
         sy__kill_all(); /* init's death takes everyone with it */

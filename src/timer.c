@@ -204,3 +204,24 @@ int sy_sleep_timeout(const void *chan, sy_spinlock *lk, uint64_t ns)
     uint64_t deadline = ns > UINT64_MAX - 1 - now ? UINT64_MAX - 1 : now + ns;
     return sy__sleep(c, chan, lk, deadline);
 }
+
+int64_t sy_now(void)
+{
+    return (int64_t)sy__now_ns();
+}
+
+int sy_sleep_until(const void *chan, sy_spinlock *lk, int64_t deadline)
+{
+    struct cpu *c = this_cpu();
+    if (!c)
+        return -EPERM;
+    if (!chan)
+        return -EINVAL;
+    if (deadline == SY_FOREVER)
+        return sy__sleep(c, chan, lk, 0);
+    if (deadline < 0)
+        return -EINVAL;
+    if ((uint64_t)deadline <= sy__now_ns()) /* lk still held, as after any sleep */
+        return __atomic_load_n(&c->curr->killed, __ATOMIC_RELAXED) ? -EINTR : -ETIMEDOUT;
+    return sy__sleep(c, chan, lk, (uint64_t)deadline);
+}
