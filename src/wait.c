@@ -30,7 +30,7 @@ int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadl
     struct task *p = c->curr;
     uint32_t seq = p->sleep_seq + 1;
 
-    rt_lock(&p->wait_lock);
+    obj_lock(&p->wait_lock, LOCK_WAIT);
     p->sleep_seq = seq;
     p->wake_err = 0;
     p->wait_fired = NULL;
@@ -98,7 +98,7 @@ int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadl
  * t's wait_lock, which t holds until its context is saved. */
 void sy__wait_wake(struct task *t)
 {
-    rt_lock(&t->wait_lock);
+    obj_lock(&t->wait_lock, LOCK_WAIT);
     SY_ASSERT(READ_ONCE(t->state) == SY_SLEEPING && !(READ_ONCE(t->wait_token) & 1u), t,
               "waking a task that is not asleep in a claimed wait");
     __atomic_store_n(&t->chan, NULL, __ATOMIC_RELAXED);
