@@ -28,6 +28,7 @@ ifeq ($(ARCH),aarch64)
     AR       := aarch64-linux-gnu-ar
     OBJCOPY  := aarch64-linux-gnu-objcopy
     OBJDUMP  := aarch64-linux-gnu-objdump
+    NM       := aarch64-linux-gnu-nm
     EMULATOR := qemu-aarch64 -L /usr/aarch64-linux-gnu
     # t_stress's own watchdog (secs + 50 s, sized for native speed) fired
     # once in a loaded qemu run still winding down: give it what valgrind
@@ -42,12 +43,22 @@ CFLAGS   ?= $(OPT) -g
 LIBOPT   ?= $(CFLAGS)
 OBJCOPY  ?= objcopy
 OBJDUMP  ?= objdump
+NM       ?= nm
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 BASE     := -std=c11 -D_GNU_SOURCE -Iinclude -fPIC
 # -fno-plt: the runtime calls the C library through the GOT, not through
 # PLT stubs, which would sit in the program's own text, outside sy_text,
 # where the preemption tick takes code for the program's (src/preempt.c)
 LIBFLAGS := -fvisibility=hidden -fno-plt
+# AArch64: GCC calls libgcc's helpers for atomics (__aarch64_swp4_acq, ...),
+# which land in the program's own text, outside sy_text, where the tick takes
+# code for the program's: a task taking a runtime spinlock was preempted (or
+# killed) inside the helper, holding the lock, and its CPU's next task spun on
+# it for ever (found by tests/t_syncstress under qemu).  Inline them; the
+# archive rule below fails if any call is left.
+ifeq ($(ARCH),aarch64)
+  LIBFLAGS += -mno-outline-atomics
+endif
 LDLIBS   := -lrt
 
 ifeq ($(SAN),asan)
@@ -140,6 +151,8 @@ SWITCH_SITES = n=$$($(OBJDUMP) -r $(filter-out %/switch.o,$(filter %.o,$^)) | gr
 
 $(B)/libswitchyard.a: $(OBJS)
 	@$(SWITCH_SITES)
+	@! $(NM) -u $(OBJS) | grep -q __aarch64_ || { echo "$@: the runtime calls libgcc's" \
+	    "outline atomics (code outside sy_text): build it with -mno-outline-atomics" >&2; exit 1; }
 	rm -f $@
 	$(AR) rcs $@ $^
 

@@ -471,7 +471,11 @@ SY_API int sy_select(sy_select_case *cases, int ncases, int64_t deadline);
  * the end of that section, or the task's next runtime call.  Its state
  * (every register, flags, FP/vector registers, errno) is kept exactly.  A
  * preempted task resumes on the CPU it left until it next calls into the
- * runtime.  A killed task exits at its next tick if it never calls in. */
+ * runtime.  A killed task exits at its next tick if it never calls in -
+ * unless it holds a sy_mutex or a sy_rwlock: then at its next kill point
+ * (a semaphore's unit has no owner: a task killed while it holds one may
+ * take it with it; use sy_preempt_disable() around such a section, or a
+ * blocking call, if that matters). */
 
 /* Sections that must not be preempted; they nest.  0, or -EPERM outside a
  * task, -EINVAL for an enable without a disable. */

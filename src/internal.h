@@ -146,6 +146,10 @@ struct task {
     int wait_kind;          /* enum wait_kind (wait.h), for sy_ps */
     const void *wchan;      /* the object waited on, for sy_ps */
     int mutexes;            /* sy_mutexes held (sync.c) */
+    int rwlocks;            /* sy_rwlock holds taken less released (sync.c;
+                               a read may be ended by another task: then
+                               this count is off, harmless:
+                               both only defer a kill at the tick) */
 
     /* --- timer: protected by rt.timer_lock --- */
     uint64_t tm_deadline;   /* CLOCK_MONOTONIC ns */

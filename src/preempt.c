@@ -69,7 +69,8 @@
  * A killed task that the handler may preempt and that has run a whole
  * quantum exits there, with SY_EXIT_KILLED, so a task that never calls into
  * the runtime can still be killed (its kill point is the tick that ends its
- * quantum).
+ * quantum), unless it holds a sy_mutex or a sy_rwlock (sync.c): then at
+ * its next kill point.
  *
  * The tick does not always wait for the quantum: when other CPUs or due
  * timers have news for this CPU (tasks in its inbox, a request for work, a
@@ -435,8 +436,10 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
     c->tick_masked = true;
     tick_end(c, behind); /* the next task's time starts here */
     /* a killed task that ran a whole quantum without reaching a kill point
-     * (sy_yield, a blocking call) has its kill point at this tick */
-    if (over && __atomic_load_n(&t->killed, __ATOMIC_RELAXED))
+     * (sy_yield, a blocking call) has its kill point at this tick - unless
+     * it holds a sy_mutex or sy_rwlock: exiting here would leave it locked
+     * for ever, so it exits at its next kill point, after the unlock */
+    if (over && __atomic_load_n(&t->killed, __ATOMIC_RELAXED) && !(t->mutexes | t->rwlocks))
         sy__task_exit(c, SY_EXIT_KILLED);
     t->in_tick = true;
     sy__preempt(c, over); /* if it switched, t runs again here, on this same

@@ -715,6 +715,7 @@ static int rw_lock(sy_rwlock *rw, bool writer, int64_t deadline, bool try)
             rw->readers_++;
         }
         obj_unlock(&rw->lock_);
+        p->rwlocks++;
         return 0;
     } else {
         err = try ? -EBUSY : may_wait(p, deadline);
@@ -731,8 +732,10 @@ static int rw_lock(sy_rwlock *rw, bool writer, int64_t deadline, bool try)
         rw->wwait_++;
     sy_spinlock *lk = &rw->lock_;
     err = sy__wait(c, &lk, 1, deadline, rw, WK_RWLOCK, true);
-    if (p->wait_fired == &w)
+    if (p->wait_fired == &w) {
+        p->rwlocks++;
         return 0; /* admitted */
+    }
     obj_lock(&rw->lock_, LOCK_OBJ);
     if (w.queued) {
         wq_del(&rw->q_, &w);
@@ -802,6 +805,8 @@ int sy_rwlock_unlock(sy_rwlock *rw)
         err = -EPERM;
     }
     obj_unlock(&rw->lock_);
+    if (!err)
+        c->curr->rwlocks--;
     wake_chain(chain);
     return err;
 }
