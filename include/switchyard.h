@@ -273,7 +273,8 @@ SY_API int sy_sleep_until(const void *chan, sy_spinlock *lk, int64_t deadline);
  * Objects other than channels are plain structs, statically initialised
  * with their SY_..._INIT or with zeros (or by their _init call); they must
  * not be copied once used.  Every call returns 0 or a negative errno:
- * -EINVAL for a NULL or destroyed object, -EPERM from outside a task.  The
+ * -EINVAL for a NULL or destroyed object, -EPERM from outside a task (but
+ * the _init calls, which only fill the struct, work anywhere).  The
  * waits follow the deadline convention above.  Destroying an object that a
  * task waits on (or a locked mutex) returns -EBUSY and changes nothing.
  * The fields are private. */

@@ -292,6 +292,8 @@ int sy_chan_close(sy_chan *ch)
 
 int sy_chan_len(const sy_chan *ch)
 {
+    if (!this_cpu())
+        return -EPERM;
     if (!chan_ok(ch))
         return -EINVAL;
     return (int)__atomic_load_n(&ch->count, __ATOMIC_RELAXED);

@@ -130,9 +130,21 @@ struct task {
                                (preempt.c: one tick frame per stack); next
                                to `state`, which every switch touches */
 
-    /* --- wait channel: protected by the bucket lock of `chan` --- */
-    const void *chan;       /* what it sleeps on, NULL when not asleep */
-    struct task *wq_next, *wq_prev;
+    /* --- placement and preemption: the task's own --- */
+    int pin;                /* CPU index it must run on, or -1 */
+    int preempt_count;      /* > 0: the tick must not switch it away */
+    bool nopreempt;         /* SY_ATTR_NOPREEMPT */
+    bool stay_home;         /* preempted: resumes on the CPU it left */
+
+    /* --- accounting that every switch updates: written by its CPU --- */
+    uint64_t nvcsw;
+    uint64_t wait_ns;
+    uint64_t enq_ns;        /* when it last became RUNNABLE */
+
+    /* --- a sleep: protected by the bucket lock of `chan` (sleep.c), or,
+     * for a wait on records, by the token below (wait.h) --- */
+    const void *chan;       /* what it sleeps on (WAIT_RECORDS: records),
+                               NULL when not asleep */
     int wake_err;           /* 0, -EINTR (sy_kill) or -ETIMEDOUT (its timer) */
     uint32_t sleep_seq;     /* counts its sleeps: a late timer cannot wake a later one */
 
@@ -141,15 +153,25 @@ struct task {
      * takes wait_lock (held by the task across its switch) to make it
      * RUNNABLE --- */
     uint32_t wait_token;    /* sleep_seq << 1 | 1 while waiting (atomic) */
-    struct sy_waiter_ *wait_fired; /* the record that ended it, NULL: timer, kill */
     sy_spinlock wait_lock;
-    int wait_kind;          /* enum wait_kind (wait.h), for sy_ps */
+    struct sy_waiter_ *wait_fired; /* the record that ended it, NULL: timer, kill */
     const void *wchan;      /* the object waited on, for sy_ps */
+    int wait_kind;          /* enum wait_kind (wait.h), for sy_ps */
+
+    /* (Everything from ctx to here fits in three cache lines: a wakeup and
+     * a switch touch little else of a task, and with thousands of tasks -
+     * a prime sieve's chain - each line they touch is a cache miss.  Cold
+     * fields go below.) */
+
+    /* --- a bucket sleep's links: bucket lock of `chan` --- */
+    struct task *wq_next, *wq_prev;
+
     int mutexes;            /* sy_mutexes held (sync.c) */
     int rwlocks;            /* sy_rwlock holds taken less released (sync.c;
                                a read may be ended by another task: then
-                               this count is off, harmless:
-                               both only defer a kill at the tick) */
+                               this count is off, harmless: both only
+                               defer a kill at the tick) */
+    int host_locks;         /* host locks it holds, also in preempt_count (hostlock.c) */
 
     /* --- timer: protected by rt.timer_lock --- */
     uint64_t tm_deadline;   /* CLOCK_MONOTONIC ns */
@@ -173,20 +195,12 @@ struct task {
     char *stack_lo;         /* lowest usable byte; the guard is below */
     size_t stack_size;      /* usable bytes */
 
-    /* --- placement and preemption: the task's own --- */
-    int pin;                /* CPU index it must run on, or -1 */
-    int preempt_count;      /* > 0: the tick must not switch it away */
-    int host_locks;         /* host locks it holds, also in preempt_count (hostlock.c) */
-    bool nopreempt;         /* SY_ATTR_NOPREEMPT */
-    bool stay_home;         /* preempted: resumes on the CPU it left */
 
-    /* --- accounting: written by its CPU --- */
-    uint64_t nvcsw, nivcsw;
+    /* --- the rest of the accounting: written by its CPU --- */
+    uint64_t nivcsw;
     uint64_t nmigrations;   /* times it resumed on another CPU than before */
     uint64_t cpu_ns;        /* precise mode; tick mode uses ticks */
     uint64_t ticks;         /* accounting ticks charged to it */
-    uint64_t wait_ns;
-    uint64_t enq_ns;        /* when it last became RUNNABLE */
     uint32_t gen;           /* slot generation, part of the pid */
     uint32_t slot;
     char name[SY_NAME_MAX];

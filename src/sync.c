@@ -330,6 +330,8 @@ int sy_mutex_destroy(sy_mutex *m)
 
 int sy_mutex_owner(const sy_mutex *m)
 {
+    if (!cpu_or_null())
+        return -EPERM;
     if (!m)
         return -EINVAL;
     uint64_t v = __atomic_load_n(&m->word_, __ATOMIC_RELAXED);
@@ -377,6 +379,8 @@ int sy_cond_wait_until(sy_cond *cv, sy_mutex *m, int64_t deadline)
         return -EINVAL;
     if ((v & ~(MTX_WAITERS | MTX_STARVING | MTX_WOKEN)) != owner_bits(p))
         return -EPERM;
+    if (__atomic_load_n(&cv->spare_, __ATOMIC_RELAXED) == DEAD_MARK)
+        return -EINVAL; /* bad input first, then the deadline */
     int err = may_wait(p, deadline);
     if (err)
         return err;
@@ -613,6 +617,8 @@ int sy_sem_post(sy_sem *s)
 
 int sy_sem_value(const sy_sem *s)
 {
+    if (!cpu_or_null())
+        return -EPERM;
     if (!s)
         return -EINVAL;
     uint64_t v = __atomic_load_n(&s->word_, __ATOMIC_RELAXED);
