@@ -296,7 +296,11 @@ int sy_chan_len(const sy_chan *ch)
         return -EPERM;
     if (!chan_ok(ch))
         return -EINVAL;
-    return (int)__atomic_load_n(&ch->count, __ATOMIC_RELAXED);
+    sy_chan *c = (sy_chan *)ch; /* its lock: the count is written under it */
+    obj_lock(&c->lock, LOCK_OBJ);
+    int n = (int)c->count;
+    obj_unlock(&c->lock);
+    return n;
 }
 
 /* ------------------------------------------------------------- select */

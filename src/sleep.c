@@ -90,8 +90,8 @@ int sy__sleep(struct cpu *c, const void *chan, sy_spinlock *lk, uint64_t deadlin
     rt_lock(&b->lock);
     p->sleep_seq++;
     p->wake_err = 0;
-    p->wchan = chan;
-    p->wait_kind = chan == p ? WK_WAIT : WK_SLEEP; /* sy_wait sleeps on itself */
+    WRITE_ONCE(p->wchan, chan);
+    WRITE_ONCE(p->wait_kind, chan == p ? WK_WAIT : WK_SLEEP); /* sy_wait sleeps on itself */
     task_set_state(p, SY_SLEEPING);
     waitq_append(b, p);
 

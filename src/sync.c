@@ -103,7 +103,7 @@ static __attribute__((noinline)) int mutex_lock_slow(struct cpu *c, sy_mutex *m,
         if (mtx_free(v) && !(v & MTX_STARVING)) {
             uint64_t nv = me | (v & MTX_WAITERS) | (woken ? 0 : v & MTX_WOKEN);
             if (rt_cas64(&m->word_, v, nv)) {
-                p->mutexes++;
+                WRITE_ONCE(p->mutexes, p->mutexes + 1); /* sy_ps reads it */
                 return 0;
             }
             continue;
@@ -167,7 +167,7 @@ static __attribute__((noinline)) int mutex_lock_slow(struct cpu *c, sy_mutex *m,
         c = this_cpu();
         if (p->wait_fired == &w) {
             if (w.result == MTX_HANDOFF) {
-                p->mutexes++;
+                WRITE_ONCE(p->mutexes, p->mutexes + 1); /* sy_ps reads it */
                 return 0;
             }
             woken = true;
@@ -197,7 +197,7 @@ static inline int mutex_lock(sy_mutex *m, int64_t deadline, bool killable)
         return -EINVAL;
     struct task *p = c->curr;
     if (likely(rt_cas64(&m->word_, 0, owner_bits(p)))) {
-        p->mutexes++;
+        WRITE_ONCE(p->mutexes, p->mutexes + 1); /* sy_ps reads it */
         return 0;
     }
     return mutex_lock_slow(c, m, deadline, killable);
@@ -231,7 +231,7 @@ int sy_mutex_trylock(sy_mutex *m)
         if (!mtx_free(v) || (v & MTX_STARVING))
             return -EBUSY;
         if (rt_cas64(&m->word_, v, me | (v & (MTX_WAITERS | MTX_WOKEN)))) {
-            p->mutexes++;
+            WRITE_ONCE(p->mutexes, p->mutexes + 1); /* sy_ps reads it */
             return 0;
         }
     }
@@ -278,7 +278,7 @@ static __attribute__((noinline)) int mutex_unlock_slow(sy_mutex *m, struct task 
     }
     __atomic_store_n(&m->word_, nv, __ATOMIC_RELEASE);
     obj_unlock(&m->lock_);
-    p->mutexes--;
+    WRITE_ONCE(p->mutexes, p->mutexes - 1);
     if (t)
         sy__wait_wake(t);
     return 0;
@@ -287,7 +287,7 @@ static __attribute__((noinline)) int mutex_unlock_slow(sy_mutex *m, struct task 
 static inline int mutex_unlock(sy_mutex *m, struct task *p)
 {
     if (likely(rt_cas64(&m->word_, owner_bits(p), 0))) {
-        p->mutexes--;
+        WRITE_ONCE(p->mutexes, p->mutexes - 1);
         return 0;
     }
     return mutex_unlock_slow(m, p);
@@ -721,7 +721,7 @@ static int rw_lock(sy_rwlock *rw, bool writer, int64_t deadline, bool try)
             rw->readers_++;
         }
         obj_unlock(&rw->lock_);
-        p->rwlocks++;
+        WRITE_ONCE(p->rwlocks, p->rwlocks + 1);
         return 0;
     } else {
         err = try ? -EBUSY : may_wait(p, deadline);
@@ -739,7 +739,7 @@ static int rw_lock(sy_rwlock *rw, bool writer, int64_t deadline, bool try)
     sy_spinlock *lk = &rw->lock_;
     err = sy__wait(c, &lk, 1, deadline, rw, WK_RWLOCK, true);
     if (p->wait_fired == &w) {
-        p->rwlocks++;
+        WRITE_ONCE(p->rwlocks, p->rwlocks + 1);
         return 0; /* admitted */
     }
     obj_lock(&rw->lock_, LOCK_OBJ);
@@ -812,7 +812,7 @@ int sy_rwlock_unlock(sy_rwlock *rw)
     }
     obj_unlock(&rw->lock_);
     if (!err)
-        c->curr->rwlocks--;
+        WRITE_ONCE(c->curr->rwlocks, c->curr->rwlocks - 1);
     wake_chain(chain);
     return err;
 }

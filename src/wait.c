@@ -34,8 +34,8 @@ int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadl
     p->sleep_seq = seq;
     p->wake_err = 0;
     p->wait_fired = NULL;
-    p->wchan = wchan;
-    p->wait_kind = kind;
+    WRITE_ONCE(p->wchan, wchan);
+    WRITE_ONCE(p->wait_kind, kind);
     task_set_state(p, SY_SLEEPING);
     /* The token, then chan, then killed: against sy_kill, which stores
      * `killed`, then reads chan and the token (sleep.c: sy__wake_sleeper):
@@ -56,7 +56,7 @@ int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadl
     if (err && rt_cas32(&p->wait_token, TOKEN_WAITING(seq), TOKEN_WAITING(seq) & ~1u)) {
         /* nobody claimed us: do not sleep */
         __atomic_store_n(&p->chan, NULL, __ATOMIC_RELAXED);
-        p->wait_kind = WK_NONE;
+        WRITE_ONCE(p->wait_kind, WK_NONE);
         task_set_state(p, SY_RUNNING);
         rt_unlock(&p->wait_lock);
         for (int i = nlocks - 1; i >= 0; i--)
@@ -88,7 +88,7 @@ int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadl
     sy__schedule(c, p);
 
     /* Woken (c is stale: we may be on another CPU). */
-    p->wait_kind = WK_NONE;
+    WRITE_ONCE(p->wait_kind, WK_NONE);
     if (deadline != SY_FOREVER)
         sy__timer_cancel(p);
     return p->wake_err;
