@@ -205,14 +205,21 @@ bench: $(BENCHBIN)
 	@taskset -c $(BENCH_CPU) $(B)/bench/b_preempt all
 	@taskset -c $(BENCH_CPU) $(B)/bench/b_hostlock all
 	@$(B)/bench/b_smp all
+	@taskset -c $(BENCH_CPU) $(B)/bench/b_sync 1cpu | tee $(B)/bench/b_sync.out
+	@$(B)/bench/b_sync 2cpu | tee -a $(B)/bench/b_sync.out
 	@$(MAKE) -s bench-go
 
-# The Go version of b_preempt's latency workload, when Go is installed.
+# The Go versions of b_preempt's latency workload and of b_sync's, when Go
+# is installed; sync.go prints its ratios to b_sync's last run (make bench).
 bench-go:
 	@if command -v go >/dev/null; then \
 	    cd bench/go && GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off \
-	        taskset -c $(BENCH_CPU) go run latency.go; \
-	else echo "# go not installed: skipping bench/go/latency.go"; fi
+	        taskset -c $(BENCH_CPU) go run latency.go && \
+	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off taskset -c $(BENCH_CPU) go run sync.go 1cpu \
+	        $(if $(wildcard $(B)/bench/b_sync.out),--vs $(CURDIR)/$(B)/bench/b_sync.out) && \
+	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off go run sync.go 2cpu \
+	        $(if $(wildcard $(B)/bench/b_sync.out),--vs $(CURDIR)/$(B)/bench/b_sync.out); \
+	else echo "# go not installed: skipping bench/go/*.go"; fi
 
 install: $(B)/libswitchyard.a $(B)/libswitchyard.so
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
