@@ -372,8 +372,11 @@ SY_API int sy_rwlock_init(sy_rwlock *rw);
 SY_API int sy_rwlock_destroy(sy_rwlock *rw);
 SY_API int sy_rwlock_rdlock(sy_rwlock *rw);
 SY_API int sy_rwlock_rdlock_until(sy_rwlock *rw, int64_t deadline);
-SY_API int sy_rwlock_tryrdlock(sy_rwlock *rw);      /* -EBUSY */
-/* -EDEADLK when the caller holds the write lock already. */
+SY_API int sy_rwlock_tryrdlock(sy_rwlock *rw);      /* -EBUSY (-EDEADLK: the caller
+                                                       holds the write lock) */
+/* -EDEADLK when the caller holds the write lock already (also from the
+ * read calls).  A writer that holds a read lock waits for ever: readers are
+ * not named. */
 SY_API int sy_rwlock_wrlock(sy_rwlock *rw);
 SY_API int sy_rwlock_wrlock_until(sy_rwlock *rw, int64_t deadline);
 SY_API int sy_rwlock_trywrlock(sy_rwlock *rw);      /* -EBUSY */

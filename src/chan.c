@@ -57,7 +57,7 @@ static inline char *slot(sy_chan *ch, uint32_t i)
 
 static inline bool chan_ok(const sy_chan *ch)
 {
-    return ch && ch->magic == CHAN_MAGIC;
+    return ch && __atomic_load_n(&ch->magic, __ATOMIC_RELAXED) == CHAN_MAGIC;
 }
 
 int sy_chan_create(sy_chan **chp, size_t elem_size, size_t capacity)
@@ -86,7 +86,7 @@ int sy_chan_destroy(sy_chan *ch)
     obj_lock(&ch->lock, LOCK_OBJ);
     bool busy = !wq_empty(&ch->sendq) || !wq_empty(&ch->recvq);
     if (!busy)
-        ch->magic = CHAN_DEAD;
+        __atomic_store_n(&ch->magic, CHAN_DEAD, __ATOMIC_RELAXED); /* checked unlocked */
     obj_unlock(&ch->lock);
     if (busy)
         return -EBUSY;

@@ -361,7 +361,7 @@ int sy_cond_destroy(sy_cond *cv)
     obj_lock(&cv->lock_, LOCK_COND);
     int err = cv->spare_ == DEAD_MARK ? -EINVAL : !wq_empty(&cv->q_) ? -EBUSY : 0;
     if (!err)
-        cv->spare_ = DEAD_MARK;
+        __atomic_store_n(&cv->spare_, DEAD_MARK, __ATOMIC_RELAXED); /* wait reads it unlocked */
     obj_unlock(&cv->lock_);
     return err;
 }
@@ -909,11 +909,11 @@ int sy_waitgroup_wait(sy_waitgroup *wg)
 /* state_: 0 not run, > 0 the pid of the task running it, -1 done. */
 int sy_once_run(sy_once *once, void (*fn)(void *arg), void *arg)
 {
-    if (once && __atomic_load_n(&once->state_, __ATOMIC_ACQUIRE) == -1)
-        return 0;
     struct cpu *c = cpu_or_null();
     if (!c)
         return -EPERM;
+    if (likely(once && __atomic_load_n(&once->state_, __ATOMIC_ACQUIRE) == -1))
+        return 0;
     if (!once || !fn)
         return -EINVAL;
     struct task *p = c->curr;
@@ -924,7 +924,7 @@ int sy_once_run(sy_once *once, void (*fn)(void *arg), void *arg)
         return 0;
     }
     if (s == 0) {
-        once->state_ = p->pid;
+        __atomic_store_n(&once->state_, p->pid, __ATOMIC_RELAXED); /* the fast path reads it */
         obj_unlock(&once->lock_);
         fn(arg);
         struct task *chain = NULL, **tail = &chain, *t;

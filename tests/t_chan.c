@@ -106,6 +106,23 @@ static void wait_asleep(int pid, const void *obj, const char *kind)
     }
 }
 
+/* The caller's voluntary switches: unchanged across a call that did not
+ * wait. */
+static uint64_t my_nvcsw(void)
+{
+    sy_task_info ti;
+    CHECK(find_task(sy_self(), &ti));
+    return ti.nvcsw;
+}
+
+/* `call` returns `want` at once: the caller never slept in it */
+#define NO_WAIT(call, want)                        \
+    do {                                           \
+        uint64_t nv_ = my_nvcsw();                 \
+        CHECK_EQ(call, want);                      \
+        CHECK_EQ(my_nvcsw(), nv_);                 \
+    } while (0)
+
 static void reap(int pid, int want)
 {
     int st;
@@ -876,6 +893,18 @@ static int d_late_receiver(void *arg)
     return 0;
 }
 
+static int d_waiting_receiver(void *arg)
+{
+    CHECK_EQ(recv_ok(dch), (long)arg);
+    return 0;
+}
+
+static int d_waiting_sender(void *arg)
+{
+    send_ok(dch, (long)arg);
+    return 0;
+}
+
 static int init_deadlines(void *arg)
 {
     (void)arg;
@@ -884,8 +913,8 @@ static int init_deadlines(void *arg)
     for (int cap = 0; cap <= 1; cap++) {
         dch = mkchan(sizeof(long), (size_t)cap);
         /* receive from an empty channel */
-        CHECK_EQ(sy_chan_recv_until(dch, &v, 0), -ETIMEDOUT);
-        CHECK_EQ(sy_chan_recv_until(dch, &v, sy_now() - 1), -ETIMEDOUT);
+        NO_WAIT(sy_chan_recv_until(dch, &v, 0), -ETIMEDOUT);
+        NO_WAIT(sy_chan_recv_until(dch, &v, sy_now() - 1), -ETIMEDOUT);
         d = sy_now() + 20 * MS;
         CHECK_EQ(sy_chan_recv_until(dch, &v, d), -ETIMEDOUT);
         check_expired(d);
@@ -893,7 +922,7 @@ static int init_deadlines(void *arg)
         if (cap)
             send_ok(dch, 1);
         v = 2;
-        CHECK_EQ(sy_chan_send_until(dch, &v, 0), -ETIMEDOUT);
+        NO_WAIT(sy_chan_send_until(dch, &v, 0), -ETIMEDOUT);
         d = sy_now() + 20 * MS;
         CHECK_EQ(sy_chan_send_until(dch, &v, d), -ETIMEDOUT);
         check_expired(d);
@@ -906,13 +935,47 @@ static int init_deadlines(void *arg)
             CHECK_EQ(sy_chan_trysend(dch, &v), -EAGAIN);
         /* the same through select */
         sy_select_case r1[1] = {{dch, SY_RECV, 1, &v}};
-        CHECK_EQ(sy_select(r1, 1, 0), -ETIMEDOUT);
+        NO_WAIT(sy_select(r1, 1, 0), -ETIMEDOUT);
         d = sy_now() + 20 * MS;
         CHECK_EQ(sy_select(r1, 1, d), -ETIMEDOUT);
         check_expired(d);
         CHECK_EQ(r1[0].err, 1); /* untouched */
         if (cap == 0)
             CHECK_EQ(sy_chan_trysend(dch, &v), -EAGAIN);
+
+        /* a past deadline, but no need to wait: done */
+        int w;
+        if (cap) {
+            v = 3;
+            NO_WAIT(sy_chan_send_until(dch, &v, 0), 0); /* room */
+            v = 0;
+            NO_WAIT(sy_chan_recv_until(dch, &v, 0), 0); /* data */
+            CHECK_EQ(v, 3);
+        } else {
+            w = sy_spawn(d_waiting_receiver, (void *)4L, NULL);
+            wait_asleep(w, dch, "chan");
+            v = 4;
+            NO_WAIT(sy_chan_send_until(dch, &v, 0), 0); /* a receiver waits */
+            reap(w, 0);
+            w = sy_spawn(d_waiting_sender, (void *)5L, NULL);
+            wait_asleep(w, dch, "chan");
+            NO_WAIT(sy_chan_recv_until(dch, &v, 0), 0); /* a sender waits */
+            CHECK_EQ(v, 5);
+            reap(w, 0);
+        }
+        v = 5;
+        sy_select_case r2[1] = {{dch, SY_SEND, 1, &v}};
+        if (cap) {
+            NO_WAIT(sy_select(r2, 1, 0), 0);
+            CHECK_EQ(r2[0].err, 0);
+            CHECK_EQ(recv_ok(dch), 5);
+        } else {
+            w = sy_spawn(d_waiting_receiver, (void *)5L, NULL);
+            wait_asleep(w, dch, "chan");
+            NO_WAIT(sy_select(r2, 1, 0), 0);
+            CHECK_EQ(r2[0].err, 0);
+            reap(w, 0);
+        }
 
         /* in time: the partner comes after 5 ms */
         int p = sy_spawn(d_late_sender, NULL, NULL);
@@ -969,14 +1032,14 @@ static int init_select(void *arg)
 
     /* NULL chans are never ready; alone, they are a default or a timeout */
     sy_select_case none[2] = {{NULL, SY_RECV, 1, &va}, {NULL, SY_SEND, 1, &out}};
-    CHECK_EQ(sy_select(none, 2, 0), -ETIMEDOUT);
+    NO_WAIT(sy_select(none, 2, 0), -ETIMEDOUT);
     int64_t d = sy_now() + 20 * MS;
     CHECK_EQ(sy_select(none, 2, d), -ETIMEDOUT);
     check_expired(d);
 
     /* nothing ready: default */
     sy_select_case cs[3] = {{sa, SY_SEND, 1, &out}, {NULL, SY_RECV, 1, &va}, {sb, SY_RECV, 1, &vb}};
-    CHECK_EQ(sy_select(cs, 3, 0), -ETIMEDOUT);
+    NO_WAIT(sy_select(cs, 3, 0), -ETIMEDOUT);
     CHECK_EQ(cs[0].err, 1);
     CHECK_EQ(cs[2].err, 1);
 

@@ -1,7 +1,8 @@
 /* Synchronization primitives: sy_mutex, sy_cond, sy_sem, sy_rwlock,
  * sy_waitgroup, sy_once - each on one CPU and across CPUs:
  *   - every error path (-EPERM outside a task and from a foreign thread,
- *     -EINVAL for NULL and destroyed objects, -EPERM for an unlock by a
+ *     where only the _init calls work; -EINVAL for NULL and destroyed
+ *     objects, also with a past deadline; -EPERM for an unlock by a
  *     non-owner, -EDEADLK for a relock, -EBUSY for a destroy with waiters,
  *     -EOVERFLOW at SY_SEM_MAX, a waitgroup below zero);
  *   - mutual exclusion counted under contention with a 100 us quantum
@@ -114,6 +115,23 @@ static void wait_asleep(int pid, const void *obj, const char *kind)
     }
 }
 
+/* The caller's voluntary switches: unchanged across a call that did not
+ * wait. */
+static uint64_t my_nvcsw(void)
+{
+    sy_task_info ti;
+    CHECK(find_task(sy_self(), &ti));
+    return ti.nvcsw;
+}
+
+/* `call` returns `want` at once: the caller never slept in it */
+#define NO_WAIT(call, want)                        \
+    do {                                           \
+        uint64_t nv_ = my_nvcsw();                 \
+        CHECK_EQ(call, want);                      \
+        CHECK_EQ(my_nvcsw(), nv_);                 \
+    } while (0)
+
 static void busy_work(int n)
 {
     for (volatile int k = 0; k < n; k++)
@@ -219,52 +237,6 @@ static void check_eperm_all(void)
     CHECK_EQ(o_runs, 0);
 }
 
-/* The _init calls only fill the struct: they work anywhere (before the
- * runtime boots, say), and the objects they fill work in it.  The queries
- * are -EPERM outside, like every other call. */
-struct inited {
-    sy_mutex m;
-    sy_cond cv;
-    sy_sem s;
-    sy_rwlock rw;
-    sy_waitgroup wg;
-};
-
-static int init_use_inited(void *arg)
-{
-    struct inited *o = arg;
-    CHECK_EQ(sy_mutex_owner(&o->m), 0);
-    CHECK_EQ(sy_mutex_lock(&o->m), 0);
-    CHECK_EQ(sy_cond_wait_until(&o->cv, &o->m, 0), -ETIMEDOUT);
-    CHECK_EQ(sy_mutex_unlock(&o->m), 0);
-    CHECK_EQ(sy_sem_value(&o->s), 3);
-    CHECK_EQ(sy_rwlock_trywrlock(&o->rw), 0);
-    CHECK_EQ(sy_rwlock_unlock(&o->rw), 0);
-    CHECK_EQ(sy_waitgroup_wait_until(&o->wg, 0), 0);
-    CHECK_EQ(sy_mutex_destroy(&o->m), 0);
-    CHECK_EQ(sy_cond_destroy(&o->cv), 0);
-    CHECK_EQ(sy_sem_destroy(&o->s), 0);
-    CHECK_EQ(sy_rwlock_destroy(&o->rw), 0);
-    CHECK_EQ(sy_waitgroup_destroy(&o->wg), 0);
-    return 0;
-}
-
-static void test_init_outside(void)
-{
-    struct inited o;
-    memset(&o, 0xa5, sizeof o); /* garbage */
-    CHECK_EQ(sy_mutex_init(&o.m), 0);
-    CHECK_EQ(sy_cond_init(&o.cv), 0);
-    CHECK_EQ(sy_sem_init(&o.s, (unsigned)SY_SEM_MAX + 1u), -EINVAL);
-    CHECK_EQ(sy_sem_init(&o.s, 3), 0);
-    CHECK_EQ(sy_rwlock_init(&o.rw), 0);
-    CHECK_EQ(sy_waitgroup_init(&o.wg), 0);
-    CHECK_EQ(sy_mutex_init(NULL), -EINVAL);
-    CHECK_EQ(sy_mutex_owner(&o.m), -EPERM);
-    CHECK_EQ(sy_sem_value(&o.s), -EPERM);
-    run_cfg(init_use_inited, &o, 1, 0);
-}
-
 /* ... and nothing changed: the objects work as their initialisers say. */
 static int init_after_eperm(void *arg)
 {
@@ -311,6 +283,52 @@ static void test_eperm_outside(void)
     run_cfg(init_foreign, NULL, 2, 0); /* a thread of the program's own */
     CHECK_EQ(o_runs, 0);
     check_eperm_all(); /* and after */
+}
+
+/* The _init calls only fill the struct: they work anywhere (before the
+ * runtime boots, say), and the objects they fill work in it.  The queries
+ * are -EPERM outside, like every other call. */
+struct inited {
+    sy_mutex m;
+    sy_cond cv;
+    sy_sem s;
+    sy_rwlock rw;
+    sy_waitgroup wg;
+};
+
+static int init_use_inited(void *arg)
+{
+    struct inited *o = arg;
+    CHECK_EQ(sy_mutex_owner(&o->m), 0);
+    CHECK_EQ(sy_mutex_lock(&o->m), 0);
+    CHECK_EQ(sy_cond_wait_until(&o->cv, &o->m, 0), -ETIMEDOUT);
+    CHECK_EQ(sy_mutex_unlock(&o->m), 0);
+    CHECK_EQ(sy_sem_value(&o->s), 3);
+    CHECK_EQ(sy_rwlock_trywrlock(&o->rw), 0);
+    CHECK_EQ(sy_rwlock_unlock(&o->rw), 0);
+    CHECK_EQ(sy_waitgroup_wait_until(&o->wg, 0), 0);
+    CHECK_EQ(sy_mutex_destroy(&o->m), 0);
+    CHECK_EQ(sy_cond_destroy(&o->cv), 0);
+    CHECK_EQ(sy_sem_destroy(&o->s), 0);
+    CHECK_EQ(sy_rwlock_destroy(&o->rw), 0);
+    CHECK_EQ(sy_waitgroup_destroy(&o->wg), 0);
+    return 0;
+}
+
+static void test_init_outside(void)
+{
+    struct inited o;
+    memset(&o, 0xa5, sizeof o); /* garbage */
+    CHECK_EQ(sy_mutex_init(&o.m), 0);
+    CHECK_EQ(sy_cond_init(&o.cv), 0);
+    CHECK_EQ(sy_sem_init(&o.s, (unsigned)SY_SEM_MAX + 1u), -EINVAL);
+    CHECK_EQ(sy_sem_init(&o.s, 3), 0);
+    CHECK_EQ(sy_rwlock_init(&o.rw), 0);
+    CHECK_EQ(sy_waitgroup_init(&o.wg), 0);
+    CHECK_EQ(sy_mutex_init(NULL), -EINVAL);
+    CHECK_EQ(sy_mutex_owner(&o.m), -EPERM);
+    CHECK_EQ(sy_sem_value(&o.s), -EPERM);
+    run_cfg(init_use_inited, &o, 1, 0);
 }
 
 /* A destroyed object is -EINVAL whatever the deadline: a call on one that
@@ -1993,8 +2011,8 @@ static int init_deadlines(void *arg)
     CHECK_EQ(sy_sem_init(&dgate, 0), 0);
 
     /* sy_sleep_until */
-    CHECK_EQ(sy_sleep_until(&chan, NULL, 0), -ETIMEDOUT);
-    CHECK_EQ(sy_sleep_until(&chan, NULL, sy_now() - 1), -ETIMEDOUT);
+    NO_WAIT(sy_sleep_until(&chan, NULL, 0), -ETIMEDOUT);
+    NO_WAIT(sy_sleep_until(&chan, NULL, sy_now() - 1), -ETIMEDOUT);
     d = future();
     CHECK_EQ(sy_sleep_until(&chan, NULL, d), -ETIMEDOUT);
     check_expired(d);
@@ -2008,15 +2026,15 @@ static int init_deadlines(void *arg)
     /* mutex */
     CHECK_EQ(sy_mutex_init(&dm), 0);
     int h = start_holder(HOLD_MUTEX);
-    CHECK_EQ(sy_mutex_lock_until(&dm, 0), -ETIMEDOUT);
-    CHECK_EQ(sy_mutex_lock_until(&dm, sy_now() - 1), -ETIMEDOUT);
+    NO_WAIT(sy_mutex_lock_until(&dm, 0), -ETIMEDOUT);
+    NO_WAIT(sy_mutex_lock_until(&dm, sy_now() - 1), -ETIMEDOUT);
     d = future();
     CHECK_EQ(sy_mutex_lock_until(&dm, d), -ETIMEDOUT);
     check_expired(d);
     CHECK_EQ(sy_mutex_owner(&dm), h);
     stop_holder(h);
     CHECK_EQ(sy_mutex_owner(&dm), 0); /* nothing left of the timed-out waits */
-    CHECK_EQ(sy_mutex_lock_until(&dm, 0), 0);
+    NO_WAIT(sy_mutex_lock_until(&dm, 0), 0);
     CHECK_EQ(sy_mutex_unlock(&dm), 0);
     /* the holder lets go before the deadline: locked in time */
     h = start_holder(HOLD_MUTEX);
@@ -2030,7 +2048,7 @@ static int init_deadlines(void *arg)
     /* cond: times out with the mutex held again */
     CHECK_EQ(sy_cond_init(&dc), 0);
     CHECK_EQ(sy_mutex_lock(&dm), 0);
-    CHECK_EQ(sy_cond_wait_until(&dc, &dm, 0), -ETIMEDOUT);
+    NO_WAIT(sy_cond_wait_until(&dc, &dm, 0), -ETIMEDOUT);
     CHECK_EQ(sy_mutex_owner(&dm), sy_self());
     d = future();
     CHECK_EQ(sy_cond_wait_until(&dc, &dm, d), -ETIMEDOUT);
@@ -2050,13 +2068,13 @@ static int init_deadlines(void *arg)
 
     /* sem */
     CHECK_EQ(sy_sem_init(&ds, 0), 0);
-    CHECK_EQ(sy_sem_wait_until(&ds, 0), -ETIMEDOUT);
+    NO_WAIT(sy_sem_wait_until(&ds, 0), -ETIMEDOUT);
     d = future();
     CHECK_EQ(sy_sem_wait_until(&ds, d), -ETIMEDOUT);
     check_expired(d);
     CHECK_EQ(sy_sem_post(&ds), 0);
     CHECK_EQ(sy_sem_value(&ds), 1); /* not handed to a timed-out waiter */
-    CHECK_EQ(sy_sem_wait_until(&ds, 0), 0);
+    NO_WAIT(sy_sem_wait_until(&ds, 0), 0);
     l = sy_spawn(d_later, (void *)0L, NULL);
     d = sy_now() + 600 * SEC;
     CHECK_EQ(sy_sem_wait_until(&ds, d), 0);
@@ -2070,8 +2088,8 @@ static int init_deadlines(void *arg)
     /* rwlock */
     CHECK_EQ(sy_rwlock_init(&drw), 0);
     h = start_holder(HOLD_WRITE);
-    CHECK_EQ(sy_rwlock_rdlock_until(&drw, 0), -ETIMEDOUT);
-    CHECK_EQ(sy_rwlock_wrlock_until(&drw, 0), -ETIMEDOUT);
+    NO_WAIT(sy_rwlock_rdlock_until(&drw, 0), -ETIMEDOUT);
+    NO_WAIT(sy_rwlock_wrlock_until(&drw, 0), -ETIMEDOUT);
     d = future();
     CHECK_EQ(sy_rwlock_rdlock_until(&drw, d), -ETIMEDOUT);
     check_expired(d);
@@ -2080,9 +2098,9 @@ static int init_deadlines(void *arg)
     check_expired(d);
     stop_holder(h);
     h = start_holder(HOLD_READ);
-    CHECK_EQ(sy_rwlock_rdlock_until(&drw, 0), 0); /* need not wait */
+    NO_WAIT(sy_rwlock_rdlock_until(&drw, 0), 0); /* need not wait */
     CHECK_EQ(sy_rwlock_unlock(&drw), 0);
-    CHECK_EQ(sy_rwlock_wrlock_until(&drw, 0), -ETIMEDOUT);
+    NO_WAIT(sy_rwlock_wrlock_until(&drw, 0), -ETIMEDOUT);
     d = future();
     CHECK_EQ(sy_rwlock_wrlock_until(&drw, d), -ETIMEDOUT);
     check_expired(d);
@@ -2090,15 +2108,15 @@ static int init_deadlines(void *arg)
     CHECK_EQ(sy_rwlock_tryrdlock(&drw), 0);
     CHECK_EQ(sy_rwlock_unlock(&drw), 0);
     stop_holder(h);
-    CHECK_EQ(sy_rwlock_wrlock_until(&drw, 0), 0);
+    NO_WAIT(sy_rwlock_wrlock_until(&drw, 0), 0);
     CHECK_EQ(sy_rwlock_unlock(&drw), 0);
     CHECK_EQ(sy_rwlock_destroy(&drw), 0);
 
     /* waitgroup */
     CHECK_EQ(sy_waitgroup_init(&dwg), 0);
-    CHECK_EQ(sy_waitgroup_wait_until(&dwg, 0), 0);
+    NO_WAIT(sy_waitgroup_wait_until(&dwg, 0), 0);
     CHECK_EQ(sy_waitgroup_add(&dwg, 1), 0);
-    CHECK_EQ(sy_waitgroup_wait_until(&dwg, 0), -ETIMEDOUT);
+    NO_WAIT(sy_waitgroup_wait_until(&dwg, 0), -ETIMEDOUT);
     d = future();
     CHECK_EQ(sy_waitgroup_wait_until(&dwg, d), -ETIMEDOUT);
     check_expired(d);
