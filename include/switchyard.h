@@ -27,6 +27,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -276,7 +280,9 @@ SY_API int sy_sleep_until(const void *chan, sy_spinlock *lk, int64_t deadline);
  * -EINVAL for a NULL or destroyed object, -EPERM from outside a task (but
  * the _init calls, which only fill the struct, work anywhere).  The
  * waits follow the deadline convention above.  Destroying an object that a
- * task waits on (or a locked mutex) returns -EBUSY and changes nothing.
+ * task waits on (or a locked mutex) returns -EBUSY and changes nothing; a
+ * task still inside a wait that has just been ended (by the object, its
+ * deadline or a kill) counts as waiting until that call returns.
  * The fields are private. */
 
 struct sy_waiter_;
@@ -294,7 +300,7 @@ typedef struct sy_waitq_ {
 typedef struct sy_mutex {
     uint64_t word_;
     sy_spinlock lock_;
-    int spare_;
+    int waits_;
     sy_waitq_ q_;
 } sy_mutex;
 #define SY_MUTEX_INIT {0, {0}, 0, {0, 0}}
@@ -321,9 +327,10 @@ SY_API int sy_mutex_owner(const sy_mutex *m);
 typedef struct sy_cond {
     sy_spinlock lock_;
     int spare_;
+    int waits_;
     sy_waitq_ q_;
 } sy_cond;
-#define SY_COND_INIT {{0}, 0, {0, 0}}
+#define SY_COND_INIT {{0}, 0, 0, {0, 0}}
 
 SY_API int sy_cond_init(sy_cond *cv);
 SY_API int sy_cond_destroy(sy_cond *cv);
@@ -338,7 +345,7 @@ SY_API int sy_cond_broadcast(sy_cond *cv);
 typedef struct sy_sem {
     uint64_t word_;
     sy_spinlock lock_;
-    int spare_;
+    int waits_;
     sy_waitq_ q_;
 } sy_sem;
 #define SY_SEM_INIT(n) {(uint64_t)(uint32_t)(n), {0}, 0, {0, 0}}
@@ -364,9 +371,10 @@ typedef struct sy_rwlock {
     int readers_;  /* readers inside; -1: a writer is */
     int writer_;   /* pid of the writer inside */
     int wwait_;    /* writers waiting */
+    int waits_;
     sy_waitq_ q_;
 } sy_rwlock;
-#define SY_RWLOCK_INIT {{0}, 0, 0, 0, {0, 0}}
+#define SY_RWLOCK_INIT {{0}, 0, 0, 0, 0, {0, 0}}
 
 SY_API int sy_rwlock_init(sy_rwlock *rw);
 SY_API int sy_rwlock_destroy(sy_rwlock *rw);
@@ -390,9 +398,10 @@ typedef struct sy_waitgroup {
     sy_spinlock lock_;
     int spare_;
     int64_t count_;
+    int waits_;
     sy_waitq_ q_;
 } sy_waitgroup;
-#define SY_WAITGROUP_INIT {{0}, 0, 0, {0, 0}}
+#define SY_WAITGROUP_INIT {{0}, 0, 0, 0, {0, 0}}
 
 SY_API int sy_waitgroup_init(sy_waitgroup *wg);
 SY_API int sy_waitgroup_destroy(sy_waitgroup *wg);
@@ -406,7 +415,10 @@ SY_API int sy_waitgroup_wait_until(sy_waitgroup *wg, int64_t deadline);
 
 /* sy_once: run an initialiser exactly once.  Other callers sleep until it
  * has returned.  Returns 0 once it has run; -EINTR (killed while waiting
- * for another task's run; the initialiser has not necessarily run). */
+ * for another task's run; the initialiser has not necessarily run);
+ * -EDEADLK when called again from inside the initialiser.  If the task
+ * running the initialiser exits inside it (killed at a kill point or a
+ * tick), the once is not run: a caller waiting for it runs it instead. */
 typedef struct sy_once {
     int state_;
     sy_spinlock lock_;
@@ -463,6 +475,63 @@ typedef struct sy_select_case {
                    (may be NULL: received and dropped) */
 } sy_select_case;
 SY_API int sy_select(sy_select_case *cases, int ncases, int64_t deadline);
+
+/* ----------------------------------------------------------------- I/O */
+
+/* Blocking I/O that sleeps the task, not its CPU: while a task waits for a
+ * socket, a pipe or a terminal to become readable or writable, its CPU runs
+ * other tasks.  Each call is its system call's namesake (same arguments,
+ * same result) but returns -errno instead of setting errno, and has an
+ * _until form with a deadline (see "deadlines": -ETIMEDOUT).  Every wait is
+ * a kill point (-EINTR; nothing was transferred).  Outside tasks they
+ * return -EPERM.
+ *
+ * Backend: one edge-triggered epoll for the runtime (Go's netpoller): a task
+ * tries the operation without blocking and, if the fd is not ready, sleeps
+ * on the fd's waiter queue until the poller sees it ready.  One idle CPU at
+ * a time sleeps in epoll_wait; busy CPUs poll at their ticks; a program
+ * whose every task waits on an fd is not deadlocked.
+ *
+ * What this means for your fds:
+ *   - the runtime sets O_NONBLOCK on an fd the first time a task waits on
+ *     it (as Go does), and leaves it set;
+ *   - close an fd tasks may wait on with sy_close: it wakes them with -EBADF
+ *     (a plain close() leaves them asleep until their deadline or a kill);
+ *   - regular files are always "ready" for epoll: their reads and writes
+ *     run on the calling task's CPU and block it while the disk works.
+ * Not yet: io_uring, a file thread pool, sy_pread/pwrite/fsync/openat. */
+SY_API ssize_t sy_read(int fd, void *buf, size_t n);
+SY_API ssize_t sy_read_until(int fd, void *buf, size_t n, int64_t deadline);
+SY_API ssize_t sy_write(int fd, const void *buf, size_t n);
+SY_API ssize_t sy_write_until(int fd, const void *buf, size_t n, int64_t deadline);
+SY_API ssize_t sy_readv(int fd, const struct iovec *iov, int iovcnt);
+SY_API ssize_t sy_readv_until(int fd, const struct iovec *iov, int iovcnt, int64_t deadline);
+SY_API ssize_t sy_writev(int fd, const struct iovec *iov, int iovcnt);
+SY_API ssize_t sy_writev_until(int fd, const struct iovec *iov, int iovcnt, int64_t deadline);
+SY_API ssize_t sy_recv(int fd, void *buf, size_t n, int flags);
+SY_API ssize_t sy_recv_until(int fd, void *buf, size_t n, int flags, int64_t deadline);
+SY_API ssize_t sy_send(int fd, const void *buf, size_t n, int flags);
+SY_API ssize_t sy_send_until(int fd, const void *buf, size_t n, int flags, int64_t deadline);
+SY_API ssize_t sy_recvmsg(int fd, struct msghdr *msg, int flags);
+SY_API ssize_t sy_recvmsg_until(int fd, struct msghdr *msg, int flags, int64_t deadline);
+SY_API ssize_t sy_sendmsg(int fd, const struct msghdr *msg, int flags);
+SY_API ssize_t sy_sendmsg_until(int fd, const struct msghdr *msg, int flags, int64_t deadline);
+/* The new fd, in blocking mode as accept(2) makes it (flags: accept4's). */
+SY_API int sy_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+SY_API int sy_accept_until(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags,
+                           int64_t deadline);
+/* 0 once connected, or the connection's error (-ECONNREFUSED, ...). */
+SY_API int sy_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+SY_API int sy_connect_until(int fd, const struct sockaddr *addr, socklen_t addrlen,
+                            int64_t deadline);
+SY_API int sy_shutdown(int fd, int how);
+/* Wake every task waiting on fd (their calls return -EBADF), then close it. */
+SY_API int sy_close(int fd);
+/* poll(2) over several fds with a deadline instead of a timeout (SY_FOREVER:
+ * none; a past one: look once).  The number of fds with revents set, 0 at
+ * the deadline (as poll's timeout), -EINTR, -EINVAL (NULL fds with n > 0,
+ * or n above the process's fd limit), -ENOMEM. */
+SY_API int sy_poll(struct pollfd *fds, nfds_t n, int64_t deadline);
 
 /* ------------------------------------------------------------ preemption */
 
@@ -546,7 +615,7 @@ typedef struct sy_task_info {
                                of sy_sleep, a sy_mutex, a sy_chan, ...) */
     const char *wait_kind;  /* SLEEPING: "sleep", "wait", "mutex", "cond",
                                "sem", "rwlock", "waitgroup", "once",
-                               "chan", "select"; else "" */
+                               "chan", "select", "io"; else "" */
     int mutexes;            /* sy_mutexes it holds now */
 } sy_task_info;
 

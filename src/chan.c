@@ -35,6 +35,7 @@ struct sy_chan {
     uint32_t cap;
     uint32_t head;  /* index of the oldest element in buf */
     uint32_t count; /* elements in buf */
+    int waits;      /* waits in progress (wait.h: waits_add) */
     sy_waitq_ sendq, recvq;
     _Alignas(16) char buf[];
 };
@@ -84,7 +85,7 @@ int sy_chan_destroy(sy_chan *ch)
     if (!chan_ok(ch))
         return -EINVAL;
     obj_lock(&ch->lock, LOCK_OBJ);
-    bool busy = !wq_empty(&ch->sendq) || !wq_empty(&ch->recvq);
+    bool busy = !wq_empty(&ch->sendq) || !wq_empty(&ch->recvq) || !waits_none(&ch->waits);
     if (!busy)
         __atomic_store_n(&ch->magic, CHAN_DEAD, __ATOMIC_RELAXED); /* checked unlocked */
     obj_unlock(&ch->lock);
@@ -176,13 +177,17 @@ static int chan_wait_one(struct cpu *c, sy_chan *ch, sy_waitq_ *q, void *elem,
     waiter_init(&w, p);
     w.elem = elem;
     wq_push(q, &w);
+    waits_add(&ch->waits, 1);
     sy_spinlock *lk = &ch->lock;
     err = sy__wait(c, &lk, 1, deadline, ch, WK_CHAN, true);
-    if (p->wait_fired == &w)
+    if (p->wait_fired == &w) {
+        waits_add(&ch->waits, -1);
         return w.result; /* done by the other side: 0, or -EPIPE (closed) */
+    }
     obj_lock(&ch->lock, LOCK_OBJ);
     if (w.queued)
         wq_del(q, &w);
+    waits_add(&ch->waits, -1);
     obj_unlock(&ch->lock);
     return err;
 }
@@ -434,6 +439,7 @@ int sy_select(sy_select_case *cases, int ncases, int64_t deadline)
         w->index = i;
         w->elem = sc->elem;
         wq_push(sc->op == SY_SEND ? &sc->chan->sendq : &sc->chan->recvq, w);
+        waits_add(&sc->chan->waits, 1); /* its cleanup below locks it again */
     }
     ret = sy__wait(c, locks, nlocks, deadline, cases, WK_SELECT, true);
     waiter_t *fired = p->wait_fired;
@@ -441,10 +447,10 @@ int sy_select(sy_select_case *cases, int ncases, int64_t deadline)
     lock_all(locks, nlocks);
     for (int k = 0; k < n; k++) {
         waiter_t *w = &ws[k];
-        if (w->queued) {
-            sy_select_case *sc = &cases[w->index];
+        sy_select_case *sc = &cases[w->index];
+        if (w->queued)
             wq_del(sc->op == SY_SEND ? &sc->chan->sendq : &sc->chan->recvq, w);
-        }
+        waits_add(&sc->chan->waits, -1);
     }
     unlock_all(locks, nlocks);
     if (fired) {

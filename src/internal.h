@@ -172,6 +172,7 @@ struct task {
                                this count is off, harmless: both only
                                defer a kill at the tick) */
     int host_locks;         /* host locks it holds, also in preempt_count (hostlock.c) */
+    struct once_frame *once_top; /* sy_once initialisers it runs (sync.c) */
 
     /* --- timer: protected by rt.timer_lock --- */
     uint64_t tm_deadline;   /* CLOCK_MONOTONIC ns */
@@ -302,6 +303,8 @@ struct cpu {
     _Alignas(64) unsigned events; /* EV_* posted to it (runq.h) */
     int parked;               /* futex word: 1 while parked */
     int idling;               /* 1 while it has nothing to run (claimable) */
+    int polling;              /* 1 while it is the poller (io.c): a kick
+                                 writes the eventfd instead of the futex */
     struct task *inbox;       /* RUNNABLE tasks handed over by other CPUs */
     struct cpu *steal_req;    /* an idle CPU that asked it for work */
 };
@@ -520,6 +523,19 @@ HIDDEN void sy__tick_stop(struct cpu *c);
 HIDDEN void sy__tick_park(struct cpu *c, bool parking);
 HIDDEN void sy__tick_config(uint64_t tick_ns, uint64_t quantum_ns);
 extern uint64_t sy__tick_delay_ns HIDDEN; /* testing: a slow handler */
+
+/* sync.c */
+HIDDEN void sy__once_abandon(struct task *p);
+
+/* io.c */
+HIDDEN bool sy__io_waiting(void);
+HIDDEN bool sy__io_poll_now(void);
+HIDDEN bool sy__io_claim(struct cpu *c);
+HIDDEN void sy__io_park(struct cpu *c, uint64_t deadline);
+HIDDEN void sy__io_kick(void);
+HIDDEN bool sy__io_poll_due(uint64_t now);
+HIDDEN void sy__io_events(void);
+HIDDEN void sy__io_fini(void);
 
 /* hostlock.c */
 HIDDEN void sy__hostlock_init(void);

@@ -68,6 +68,8 @@ static struct task *mutex_leave_locked(sy_mutex *m, bool was_woken)
     assert_held(&m->lock_);
     for (;;) {
         uint64_t v = __atomic_load_n(&m->word_, __ATOMIC_RELAXED), nv = v;
+        if (v == MTX_DEAD)
+            return NULL; /* (destroy waits for waiters: cannot happen) */
         if (was_woken)
             nv &= ~MTX_WOKEN;
         if (wq_empty(&m->q_))
@@ -162,10 +164,12 @@ static __attribute__((noinline)) int mutex_lock_slow(struct cpu *c, sy_mutex *m,
             wq_push_front(&m->q_, &w); /* it waited before: it goes first (Go) */
         else
             wq_push(&m->q_, &w);
+        waits_add(&m->waits_, 1);
         sy_spinlock *lk = &m->lock_;
         err = sy__wait(c, &lk, 1, deadline, m, WK_MUTEX, killable);
         c = this_cpu();
         if (p->wait_fired == &w) {
+            waits_add(&m->waits_, -1); /* (looping back counts again) */
             if (w.result == MTX_HANDOFF) {
                 WRITE_ONCE(p->mutexes, p->mutexes + 1); /* sy_ps reads it */
                 return 0;
@@ -179,6 +183,7 @@ static __attribute__((noinline)) int mutex_lock_slow(struct cpu *c, sy_mutex *m,
         if (w.queued)
             wq_del(&m->q_, &w);
         struct task *t = mutex_leave_locked(m, false);
+        waits_add(&m->waits_, -1);
         obj_unlock(&m->lock_);
         if (t)
             sy__wait_wake(t);
@@ -322,7 +327,8 @@ int sy_mutex_destroy(sy_mutex *m)
     int err = 0;
     if (v == MTX_DEAD)
         err = -EINVAL;
-    else if (v != 0 || !wq_empty(&m->q_) || !rt_cas64(&m->word_, 0, MTX_DEAD))
+    else if (v != 0 || !wq_empty(&m->q_) || !waits_none(&m->waits_) ||
+             !rt_cas64(&m->word_, 0, MTX_DEAD))
         err = -EBUSY;
     obj_unlock(&m->lock_);
     return err;
@@ -359,7 +365,9 @@ int sy_cond_destroy(sy_cond *cv)
     if (!cv)
         return -EINVAL;
     obj_lock(&cv->lock_, LOCK_COND);
-    int err = cv->spare_ == DEAD_MARK ? -EINVAL : !wq_empty(&cv->q_) ? -EBUSY : 0;
+    int err = cv->spare_ == DEAD_MARK                           ? -EINVAL
+              : !wq_empty(&cv->q_) || !waits_none(&cv->waits_) ? -EBUSY
+                                                                 : 0;
     if (!err)
         __atomic_store_n(&cv->spare_, DEAD_MARK, __ATOMIC_RELAXED); /* wait reads it unlocked */
     obj_unlock(&cv->lock_);
@@ -395,6 +403,7 @@ int sy_cond_wait_until(sy_cond *cv, sy_mutex *m, int64_t deadline)
     waiter_t w;
     waiter_init(&w, p);
     wq_push(&cv->q_, &w);
+    waits_add(&cv->waits_, 1);
     mutex_unlock(m, p);
     sy_spinlock *lk = &cv->lock_;
     err = sy__wait(c, &lk, 1, deadline, cv, WK_COND, true);
@@ -402,8 +411,10 @@ int sy_cond_wait_until(sy_cond *cv, sy_mutex *m, int64_t deadline)
         obj_lock(&cv->lock_, LOCK_COND);
         if (w.queued)
             wq_del(&cv->q_, &w);
+        waits_add(&cv->waits_, -1);
         obj_unlock(&cv->lock_);
     } else {
+        waits_add(&cv->waits_, -1);
         err = 0;
     }
     mutex_lock(m, SY_FOREVER, false); /* whatever happened: not a kill point */
@@ -483,7 +494,7 @@ int sy_sem_destroy(sy_sem *s)
         uint64_t v = __atomic_load_n(&s->word_, __ATOMIC_RELAXED);
         if (v == SEM_DEAD) {
             err = -EINVAL;
-        } else if (v >> 32) {
+        } else if ((v >> 32) || !waits_none(&s->waits_)) {
             err = -EBUSY;
         } else {
             if (!rt_cas64(&s->word_, v, SEM_DEAD))
@@ -542,15 +553,19 @@ int sy_sem_wait_until(sy_sem *s, int64_t deadline)
     waiter_t w;
     waiter_init(&w, p);
     wq_push(&s->q_, &w);
+    waits_add(&s->waits_, 1);
     sy_spinlock *lk = &s->lock_;
     err = sy__wait(c, &lk, 1, deadline, s, WK_SEM, true);
-    if (p->wait_fired == &w)
+    if (p->wait_fired == &w) {
+        waits_add(&s->waits_, -1);
         return 0; /* the poster handed us its unit */
+    }
     obj_lock(&s->lock_, LOCK_OBJ);
     if (w.queued) {
         wq_del(&s->q_, &w);
         __atomic_fetch_sub(&s->word_, SEM_ONE_WAITER, __ATOMIC_RELAXED);
     }
+    waits_add(&s->waits_, -1);
     obj_unlock(&s->lock_);
     return err;
 }
@@ -650,7 +665,7 @@ int sy_rwlock_destroy(sy_rwlock *rw)
         return -EINVAL;
     obj_lock(&rw->lock_, LOCK_OBJ);
     int err = rw->readers_ == RW_DEAD                        ? -EINVAL
-              : rw->readers_ != 0 || !wq_empty(&rw->q_) ? -EBUSY
+              : rw->readers_ != 0 || !wq_empty(&rw->q_) || !waits_none(&rw->waits_) ? -EBUSY
                                                              : 0;
     if (!err)
         rw->readers_ = RW_DEAD;
@@ -734,11 +749,13 @@ static int rw_lock(sy_rwlock *rw, bool writer, int64_t deadline, bool try)
     waiter_init(&w, p);
     w.data = writer;
     wq_push(&rw->q_, &w);
+    waits_add(&rw->waits_, 1);
     if (writer)
         rw->wwait_++;
     sy_spinlock *lk = &rw->lock_;
     err = sy__wait(c, &lk, 1, deadline, rw, WK_RWLOCK, true);
     if (p->wait_fired == &w) {
+        waits_add(&rw->waits_, -1);
         WRITE_ONCE(p->rwlocks, p->rwlocks + 1);
         return 0; /* admitted */
     }
@@ -749,6 +766,7 @@ static int rw_lock(sy_rwlock *rw, bool writer, int64_t deadline, bool try)
             rw->wwait_--;
     }
     struct task *chain = rw_grant(rw, false); /* readers held back by us may go */
+    waits_add(&rw->waits_, -1);
     obj_unlock(&rw->lock_);
     wake_chain(chain);
     return err;
@@ -834,7 +852,9 @@ int sy_waitgroup_destroy(sy_waitgroup *wg)
     if (!wg)
         return -EINVAL;
     obj_lock(&wg->lock_, LOCK_OBJ);
-    int err = wg->spare_ == DEAD_MARK ? -EINVAL : !wq_empty(&wg->q_) ? -EBUSY : 0;
+    int err = wg->spare_ == DEAD_MARK                           ? -EINVAL
+              : !wq_empty(&wg->q_) || !waits_none(&wg->waits_) ? -EBUSY
+                                                                 : 0;
     if (!err)
         wg->spare_ = DEAD_MARK;
     obj_unlock(&wg->lock_);
@@ -888,13 +908,17 @@ int sy_waitgroup_wait_until(sy_waitgroup *wg, int64_t deadline)
     waiter_t w;
     waiter_init(&w, p);
     wq_push(&wg->q_, &w);
+    waits_add(&wg->waits_, 1);
     sy_spinlock *lk = &wg->lock_;
     err = sy__wait(c, &lk, 1, deadline, wg, WK_WAITGROUP, true);
-    if (p->wait_fired == &w)
+    if (p->wait_fired == &w) {
+        waits_add(&wg->waits_, -1);
         return 0;
+    }
     obj_lock(&wg->lock_, LOCK_OBJ);
     if (w.queued)
         wq_del(&wg->q_, &w);
+    waits_add(&wg->waits_, -1);
     obj_unlock(&wg->lock_);
     return err;
 }
@@ -906,7 +930,40 @@ int sy_waitgroup_wait(sy_waitgroup *wg)
 
 /* ============================================================== once */
 
-/* state_: 0 not run, > 0 the pid of the task running it, -1 done. */
+/* state_: 0 not run, > 0 the pid of the task running it, -1 done.
+ * The runner keeps a frame on its stack, linked from the task, so that if
+ * it exits inside the initialiser (killed), sy__once_abandon (task.c: exit)
+ * puts the once back to "not run" and wakes its waiters, one of whom then
+ * runs it. */
+struct once_frame {
+    sy_once *once;
+    struct once_frame *prev;
+};
+
+/* Wake every waiter of `once` (they look at its state again).  Lock held. */
+static struct task *once_wake_locked(sy_once *once)
+{
+    struct task *chain = NULL, **tail = &chain, *t;
+    while ((t = wq_fire_first(&once->q_, 0, NULL)) != NULL) {
+        t->rq_next = NULL;
+        *tail = t;
+        tail = &t->rq_next;
+    }
+    return chain;
+}
+
+void sy__once_abandon(struct task *p)
+{
+    for (struct once_frame *f = p->once_top; f; f = f->prev) {
+        obj_lock(&f->once->lock_, LOCK_OBJ);
+        __atomic_store_n(&f->once->state_, 0, __ATOMIC_RELAXED);
+        struct task *chain = once_wake_locked(f->once);
+        obj_unlock(&f->once->lock_);
+        wake_chain(chain);
+    }
+    p->once_top = NULL;
+}
+
 int sy_once_run(sy_once *once, void (*fn)(void *arg), void *arg)
 {
     struct cpu *c = cpu_or_null();
@@ -917,43 +974,44 @@ int sy_once_run(sy_once *once, void (*fn)(void *arg), void *arg)
     if (!once || !fn)
         return -EINVAL;
     struct task *p = c->curr;
-    obj_lock(&once->lock_, LOCK_OBJ);
-    int s = once->state_;
-    if (s == -1) {
-        obj_unlock(&once->lock_);
-        return 0;
-    }
-    if (s == 0) {
-        __atomic_store_n(&once->state_, p->pid, __ATOMIC_RELAXED); /* the fast path reads it */
-        obj_unlock(&once->lock_);
-        fn(arg);
-        struct task *chain = NULL, **tail = &chain, *t;
+    for (;;) {
         obj_lock(&once->lock_, LOCK_OBJ);
-        __atomic_store_n(&once->state_, -1, __ATOMIC_RELEASE);
-        while ((t = wq_fire_first(&once->q_, 0, NULL)) != NULL) {
-            t->rq_next = NULL;
-            *tail = t;
-            tail = &t->rq_next;
+        int s = once->state_;
+        if (s == -1) {
+            obj_unlock(&once->lock_);
+            return 0;
         }
-        obj_unlock(&once->lock_);
-        wake_chain(chain);
-        return 0;
-    }
-    int err = s == p->pid ? -EDEADLK : may_wait(p, SY_FOREVER);
-    if (err) {
+        if (s == 0) {
+            __atomic_store_n(&once->state_, p->pid, __ATOMIC_RELAXED); /* the fast path reads it */
+            obj_unlock(&once->lock_);
+            struct once_frame f = {once, p->once_top};
+            p->once_top = &f;
+            fn(arg);
+            p->once_top = f.prev;
+            obj_lock(&once->lock_, LOCK_OBJ);
+            __atomic_store_n(&once->state_, -1, __ATOMIC_RELEASE);
+            struct task *chain = once_wake_locked(once);
+            obj_unlock(&once->lock_);
+            wake_chain(chain);
+            return 0;
+        }
+        int err = s == p->pid ? -EDEADLK : may_wait(p, SY_FOREVER);
+        if (err) {
+            obj_unlock(&once->lock_);
+            return err;
+        }
+        waiter_t w;
+        waiter_init(&w, p);
+        wq_push(&once->q_, &w);
+        sy_spinlock *lk = &once->lock_;
+        err = sy__wait(c, &lk, 1, SY_FOREVER, once, WK_ONCE, true);
+        c = this_cpu();
+        if (p->wait_fired == &w)
+            continue; /* done, or abandoned by a runner that exited: look */
+        obj_lock(&once->lock_, LOCK_OBJ);
+        if (w.queued)
+            wq_del(&once->q_, &w);
         obj_unlock(&once->lock_);
         return err;
     }
-    waiter_t w;
-    waiter_init(&w, p);
-    wq_push(&once->q_, &w);
-    sy_spinlock *lk = &once->lock_;
-    err = sy__wait(c, &lk, 1, SY_FOREVER, once, WK_ONCE, true);
-    if (p->wait_fired == &w)
-        return 0;
-    obj_lock(&once->lock_, LOCK_OBJ);
-    if (w.queued)
-        wq_del(&once->q_, &w);
-    obj_unlock(&once->lock_);
-    return err;
 }

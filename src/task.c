@@ -373,6 +373,8 @@ void sy__task_exit(struct cpu *c, int status)
      * so this read needs no lock.) */
     if (unlikely(p->mutexes))
         report_mutexes(p);
+    if (unlikely(p->once_top))
+        sy__once_abandon(p); /* exiting inside an initialiser: not run */
     bool is_init = p->pid == 1 && p == READ_ONCE(rt.init);
     if (is_init)
         sy__kill_all(); /* init's death takes everyone with it */

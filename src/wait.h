@@ -83,6 +83,7 @@ enum wait_kind {
     WK_ONCE,
     WK_CHAN,
     WK_SELECT,
+    WK_IO,
 };
 
 /* Compare-and-swap, plain with one CPU (see above). */
@@ -176,6 +177,25 @@ static inline void waiter_init(waiter_t *w, struct task *self)
     w->elem = NULL;
     w->result = 0;
     w->data = 0;
+}
+
+/* Waits in progress on an object: destroy returns -EBUSY while any.  Up
+ * under the object's lock when a waiter queues its record; down when the
+ * waiter is done with the object - after its wait was ended by the object
+ * (it never touches the object again), or after it took its record off,
+ * under the lock - so that no destroy frees or marks an object a waiter
+ * will still lock.  Atomic (the down may be lockless), plain with one CPU. */
+static inline void waits_add(int *w, int d)
+{
+    if (rt.ncpu > 1)
+        __atomic_add_fetch(w, d, __ATOMIC_RELEASE);
+    else
+        *w += d;
+}
+
+static inline bool waits_none(const int *w)
+{
+    return __atomic_load_n(w, __ATOMIC_ACQUIRE) == 0;
 }
 
 /* ---------------------------------------------------------- the waker */

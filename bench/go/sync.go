@@ -5,7 +5,8 @@
 //	chan1   unbuffered chan round trip (ping on one chan, pong on another),
 //	        GOMAXPROCS=1, ns per round trip
 //	chan2   the same on GOMAXPROCS=2 (goroutines cannot be pinned: the
-//	        runtime places them)
+//	        runtime places them, mostly both on one P, so this is not
+//	        b_sync chan2's cross-CPU round trip)
 //	buf1    chan of capacity 128, 1 producer and 1 consumer, GOMAXPROCS=1,
 //	        ns per element
 //	buf2    the same with 4 producers and 4 consumers on GOMAXPROCS=2
@@ -173,7 +174,13 @@ func benchChan(n int64, procs int) {
 	}
 	report(fmt.Sprintf("GoChanRoundTrip/%dcpu", procs), procsName(procs), "chan_roundtrip", n, s,
 		"ns/op")
-	note("Go unbuffered chan round trip, GOMAXPROCS=%d: median %.1f ns", procs, median(s))
+	where := ""
+	if procs > 1 {
+		// b_sync pins its two tasks to different CPUs; Go readies the
+		// receiver on the sender's P (runnext), so the pair mostly shares one
+		where = " (not pinned: the two goroutines mostly share one P)"
+	}
+	note("Go unbuffered chan round trip, GOMAXPROCS=%d: median %.1f ns%s", procs, median(s), where)
 }
 
 // --------------------------------------------------------- buffered

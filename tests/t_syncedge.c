@@ -1,0 +1,206 @@
+/* t_syncedge - the edges of the synchronization objects' lifetimes, found
+ * in review: destroy while a waiter whose wait has just ended (its deadline,
+ * or the object itself) is still inside its call must be -EBUSY (it was a
+ * use-after-free: the waiter then locks the object to clean up), and a
+ * sy_once whose initialiser's task exits inside it goes back to "not run".
+ *
+ * The stale-record case: a waiter (pinned to CPU 0) waits with a 1 ms
+ * deadline; the driver (pinned to CPU 0 too, no preemption) spins 20 ms, so
+ * CPU 1 fires the waiter's timer but the waiter cannot run; the driver's
+ * operation then finds the waiter's record stale and takes it off the
+ * queue.  Destroy must still say -EBUSY.  (On a loaded machine CPU 1 may
+ * fire late; the record is then still queued and destroy says -EBUSY for
+ * that reason: the test holds either way.) */
+#include <errno.h>
+#include <stdbool.h>
+
+#include "test.h"
+
+enum mode { M_CHAN, M_COND, M_SEM, M_SELECT };
+static enum mode mode;
+static sy_chan *ch, *ch2;
+static sy_cond cv;
+static sy_mutex m;
+static sy_sem s;
+static volatile int w_in, w_done;
+static int w_result;
+
+static void spin_ms(int ms)
+{
+    int64_t end = sy_now() + (int64_t)ms * 1000000;
+    while (sy_now() < end)
+        ;
+}
+
+static int waiter(void *arg)
+{
+    (void)arg;
+    long v;
+    int64_t dl = sy_now() + 1000000;
+    w_in = 1;
+    switch (mode) {
+    case M_CHAN: w_result = sy_chan_recv_until(ch, &v, dl); break;
+    case M_COND:
+        CHECK_EQ(sy_mutex_lock(&m), 0);
+        w_result = sy_cond_wait_until(&cv, &m, dl);
+        CHECK_EQ(sy_mutex_unlock(&m), 0);
+        break;
+    case M_SEM: w_result = sy_sem_wait_until(&s, dl); break;
+    case M_SELECT: {
+        sy_select_case cs[2] = {{.chan = ch, .op = SY_RECV, .elem = &v},
+                                {.chan = ch2, .op = SY_RECV, .elem = &v}};
+        w_result = sy_select(cs, 2, SY_FOREVER);
+        break;
+    }
+    }
+    w_done = 1;
+    return 0;
+}
+
+static int driver(void *arg)
+{
+    (void)arg;
+    while (!w_in)
+        sy_yield();
+    sy_yield();
+    sy_yield();
+    long v = 7;
+    int d = 0;
+    switch (mode) {
+    case M_CHAN:
+        spin_ms(20);
+        CHECK_EQ(sy_chan_trysend(ch, &v), -EAGAIN); /* takes the stale record off */
+        d = sy_chan_destroy(ch);
+        break;
+    case M_COND:
+        spin_ms(20);
+        CHECK_EQ(sy_cond_signal(&cv), 0);
+        d = sy_cond_destroy(&cv);
+        break;
+    case M_SEM:
+        spin_ms(20);
+        CHECK_EQ(sy_sem_post(&s), 0);
+        d = sy_sem_destroy(&s);
+        break;
+    case M_SELECT:
+        /* the selector's record on ch fires: it has not cleaned up yet */
+        CHECK_EQ(sy_chan_send(ch, &v), 0);
+        d = sy_chan_destroy(ch);
+        break;
+    }
+    CHECK(!w_done);
+    CHECK_EQ(d, -EBUSY);
+    return 0;
+}
+
+static int init(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(sy_chan_create(&ch, sizeof(long), 0), 0);
+    CHECK_EQ(sy_chan_create(&ch2, sizeof(long), 0), 0);
+    CHECK_EQ(sy_cond_init(&cv), 0);
+    CHECK_EQ(sy_mutex_init(&m), 0);
+    CHECK_EQ(sy_sem_init(&s, 0), 0);
+    w_in = w_done = 0;
+    sy_attr a = {.name = "waiter", .flags = SY_ATTR_PIN, .cpu = 0};
+    int wp = sy_spawn(waiter, NULL, &a);
+    CHECK(wp > 0);
+    CHECK(sy_spawn(driver, NULL, &a) > 0);
+    while (sy_wait(-1, NULL, 0) > 0)
+        ;
+    CHECK(w_done);
+    CHECK_EQ(w_result, mode == M_SELECT ? 0 : -ETIMEDOUT);
+    /* now nobody is inside: everything can go */
+    CHECK_EQ(sy_mutex_destroy(&m), 0);
+    CHECK_EQ(sy_chan_destroy(ch), 0);
+    CHECK_EQ(sy_chan_destroy(ch2), 0);
+    CHECK_EQ(sy_cond_destroy(&cv), 0);
+    CHECK_EQ(sy_sem_destroy(&s), 0);
+    return 0;
+}
+
+static void run_mode(enum mode md)
+{
+    mode = md;
+    sy_config cfg = {.ncpu = 2, .flags = SY_NO_PREEMPT};
+    CHECK_EQ(sy_run(&cfg, init, NULL), 0);
+}
+
+static void test_destroy_chan_stale_waiter(void) { run_mode(M_CHAN); }
+static void test_destroy_cond_stale_waiter(void) { run_mode(M_COND); }
+static void test_destroy_sem_stale_waiter(void) { run_mode(M_SEM); }
+static void test_destroy_select_served(void) { run_mode(M_SELECT); }
+
+/* --------------------------------------- once: the runner exits inside */
+
+static sy_once once = SY_ONCE_INIT;
+static volatile int in_fn, ran_by_caller;
+
+static void stuck_init(void *arg)
+{
+    (void)arg;
+    in_fn = 1;
+    for (;;)
+        sy_yield(); /* a kill point: the killed runner exits here */
+}
+
+static void good_init(void *arg)
+{
+    (void)arg;
+    ran_by_caller++;
+}
+
+static int runner(void *arg)
+{
+    (void)arg;
+    sy_once_run(&once, stuck_init, NULL);
+    return 0;
+}
+
+static int caller(void *arg)
+{
+    (void)arg;
+    return sy_once_run(&once, good_init, NULL) == 0 ? 0 : 1;
+}
+
+static int init_once(void *arg)
+{
+    (void)arg;
+    in_fn = ran_by_caller = 0;
+    int pr = sy_spawn(runner, NULL, NULL);
+    CHECK(pr > 0);
+    while (!in_fn)
+        sy_yield();
+    int pc = sy_spawn(caller, NULL, NULL); /* waits for the runner */
+    CHECK(pc > 0);
+    sy_nanosleep(2000000);
+    CHECK_EQ(sy_kill(pr), 0);
+    int st;
+    CHECK_EQ(sy_wait(pr, &st, 0), pr);
+    CHECK_EQ(st, SY_EXIT_KILLED);
+    CHECK_EQ(sy_wait(pc, &st, 0), pc); /* the caller ran it instead */
+    CHECK_EQ(st, 0);
+    CHECK_EQ(ran_by_caller, 1);
+    CHECK_EQ(sy_once_run(&once, good_init, NULL), 0); /* done now */
+    CHECK_EQ(ran_by_caller, 1);
+    return 0;
+}
+
+static void test_once_runner_exits_inside(void)
+{
+    for (int ncpu = 1; ncpu <= 2; ncpu++) {
+        once = (sy_once)SY_ONCE_INIT;
+        sy_config cfg = {.ncpu = ncpu};
+        CHECK_EQ(sy_run(&cfg, init_once, NULL), 0);
+    }
+}
+
+int main(void)
+{
+    RUN(test_destroy_chan_stale_waiter);
+    RUN(test_destroy_cond_stale_waiter);
+    RUN(test_destroy_sem_stale_waiter);
+    RUN(test_destroy_select_served);
+    RUN(test_once_runner_exits_inside);
+    return 0;
+}
