@@ -118,6 +118,9 @@ static bool park(struct cpu *c, uint64_t retry_ns)
 {
     uint64_t deadline = __atomic_load_n(&rt.timer_next, __ATOMIC_SEQ_CST);
     bool owner = false, counted = false;
+    /* Tasks wait on fds: one parking CPU sleeps in epoll_wait instead of on
+     * its futex (io.c), and none of them counts toward a deadlock. */
+    bool io = sy__io_waiting(), polling = io && sy__io_claim(c);
     if (retry_ns) {
         /* work is waiting on some CPU: not a deadlock, and back soon */
         uint64_t soon = sy__now_ns() + retry_ns;
@@ -128,7 +131,7 @@ static bool park(struct cpu *c, uint64_t retry_ns)
         struct cpu *none = NULL;
         owner = __atomic_compare_exchange_n(&rt.timer_owner, &none, c, false,
                                             __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-    } else {
+    } else if (!io) {
         counted = true;
         uint64_t epoch = __atomic_load_n(&rt.park_epoch, __ATOMIC_SEQ_CST);
         if (__atomic_add_fetch(&rt.nparked, 1, __ATOMIC_SEQ_CST) == rt.ncpu &&
@@ -150,8 +153,12 @@ static bool park(struct cpu *c, uint64_t retry_ns)
             ts.tv_nsec = (long)(left % 1000000000u);
             tsp = &ts;
         }
-        if (!owner || deadline > sy__now_ns())
+        if (polling)
+            sy__io_park(c, owner ? deadline : UINT64_MAX);
+        else if (!owner || deadline > sy__now_ns())
             futex(&c->parked, FUTEX_WAIT_PRIVATE, counted ? PARKED_IDLE : PARKED_TIMED, tsp);
+    } else if (polling) {
+        sy__io_park(c, sy__now_ns()); /* events came: give the job back */
     }
     __atomic_store_n(&c->parked, 0, __ATOMIC_SEQ_CST);
     sy__tick_park(c, false);
@@ -219,6 +226,8 @@ void sy__idle_loop(struct cpu *c)
             sy__run_timers();
             continue;
         }
+        if (sy__io_waiting() && sy__io_poll_now())
+            continue; /* fds became ready: tasks may be runnable now */
         int steal = sy__steal(c);
         if (spin_for_events(c)) {
             c->steal_backoff = 0; /* work (or a timer, or a kick) came */
@@ -444,6 +453,7 @@ out_cpu0:
     cpu_leave(c0);
 out_tables:
     sy__timers_fini();
+    sy__io_fini();
     sy__stacks_fini();
     sy__tasks_fini();
 out_cpus:

@@ -398,6 +398,8 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
     __atomic_store_n(&rt.coarse_ns, now, __ATOMIC_RELAXED);
     if (__atomic_load_n(&rt.timer_next, __ATOMIC_RELAXED) <= now)
         sy__post(c, EV_TIMER); /* run them now or at the next schedule point */
+    if (sy__io_poll_due(now))
+        sy__post(c, EV_IO); /* tasks wait on fds and nobody polls (io.c) */
 
     /* how short-lived are this CPU's tasks? (runq.c: donate) */
     unsigned long exits = c->nexits - c->nexits_tick;

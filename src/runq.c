@@ -49,8 +49,12 @@
 /* Wake CPU c if it is parked (on its futex: cpu.c, park). */
 void sy__kick(struct cpu *c)
 {
-    if (__atomic_exchange_n(&c->parked, 0, __ATOMIC_SEQ_CST))
-        syscall(SYS_futex, &c->parked, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    if (__atomic_exchange_n(&c->parked, 0, __ATOMIC_SEQ_CST)) {
+        if (__atomic_load_n(&c->polling, __ATOMIC_SEQ_CST))
+            sy__io_kick(); /* asleep in epoll_wait (io.c) */
+        else
+            syscall(SYS_futex, &c->parked, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    }
 }
 
 /* Post events to CPU c; kick it if it is parked.  The seq_cst pair (our
@@ -156,6 +160,8 @@ void sy__cpu_events(struct cpu *c, unsigned mask)
         sy__run_timers();
     if (ev & EV_STEAL)
         donate(c);
+    if (ev & EV_IO)
+        sy__io_events();
 }
 
 /* Claim an idle CPU other than `self`, or return NULL. */

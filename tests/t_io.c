@@ -1,0 +1,386 @@
+/* t_io - blocking I/O that sleeps the task, not its CPU (io.c): pipes,
+ * socketpairs and TCP on loopback, on 1 and 2 CPUs; deadlines, kills,
+ * sy_close waking waiters, sy_poll, and the deadlock detector leaving a
+ * program alone while its tasks wait on fds. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "test.h"
+
+static int ncpu_of_run = 1;
+
+static void run(int ncpu, sy_fn fn)
+{
+    sy_config cfg = {.ncpu = ncpu};
+    ncpu_of_run = ncpu;
+    CHECK_EQ(sy_run(&cfg, fn, NULL), 0);
+}
+
+/* ---------------------------------------------- a read sleeps the task */
+
+static int pfd[2];
+static volatile long spins;
+static volatile int reader_done;
+
+static int slow_writer(void *arg)
+{
+    (void)arg;
+    /* the reader is asleep on the pipe: this task has the CPU */
+    for (int i = 0; i < 5; i++)
+        sy_nanosleep(2000000);
+    CHECK_EQ(sy_write(pfd[1], "hello", 5), 5);
+    return 0;
+}
+
+static int reader(void *arg)
+{
+    (void)arg;
+    char buf[16];
+    CHECK_EQ(sy_read(pfd[0], buf, sizeof buf), 5);
+    CHECK(memcmp(buf, "hello", 5) == 0);
+    reader_done = 1;
+    return 0;
+}
+
+static int spinner(void *arg)
+{
+    (void)arg;
+    while (!reader_done) {
+        spins++;
+        sy_yield();
+    }
+    return 0;
+}
+
+static int init_pipe_read(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(pipe(pfd), 0);
+    reader_done = 0;
+    spins = 0;
+    sy_attr pin0 = {.flags = SY_ATTR_PIN, .cpu = 0};
+    CHECK(sy_spawn(reader, NULL, &pin0) > 0);
+    CHECK(sy_spawn(spinner, NULL, &pin0) > 0); /* same CPU as the reader */
+    CHECK(sy_spawn(slow_writer, NULL, NULL) > 0);
+    while (sy_wait(-1, NULL, 0) > 0)
+        ;
+    CHECK(spins > 0); /* the reader's CPU ran others while it waited */
+    CHECK_EQ(sy_close(pfd[0]), 0);
+    CHECK_EQ(sy_close(pfd[1]), 0);
+    return 0;
+}
+
+static void test_pipe_read(void)
+{
+    run(1, init_pipe_read);
+    run(2, init_pipe_read);
+}
+
+/* ------------------------------------------- socketpair ping-pong, many */
+
+#define PAIRS 16
+#define ROUNDS 200
+
+static int sp[PAIRS][2];
+
+static int ponger(void *arg)
+{
+    int fd = sp[(long)arg][1];
+    long v;
+    for (int i = 0; i < ROUNDS; i++) {
+        CHECK_EQ(sy_recv(fd, &v, sizeof v, 0), (long)sizeof v);
+        v++;
+        CHECK_EQ(sy_send(fd, &v, sizeof v, 0), (long)sizeof v);
+    }
+    return 0;
+}
+
+static int pinger(void *arg)
+{
+    int fd = sp[(long)arg][0];
+    long v = 0;
+    for (int i = 0; i < ROUNDS; i++) {
+        CHECK_EQ(sy_send(fd, &v, sizeof v, 0), (long)sizeof v);
+        long w;
+        CHECK_EQ(sy_recv(fd, &w, sizeof w, 0), (long)sizeof w);
+        CHECK_EQ(w, v + 1);
+        v = w;
+    }
+    return 0;
+}
+
+static int init_pingpong(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < PAIRS; i++) {
+        CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sp[i]), 0);
+        CHECK(sy_spawn(ponger, (void *)i, NULL) > 0);
+        CHECK(sy_spawn(pinger, (void *)i, NULL) > 0);
+    }
+    while (sy_wait(-1, NULL, 0) > 0)
+        ;
+    for (int i = 0; i < PAIRS; i++) {
+        CHECK_EQ(sy_close(sp[i][0]), 0);
+        CHECK_EQ(sy_close(sp[i][1]), 0);
+    }
+    return 0;
+}
+
+static void test_socketpair_pingpong(void)
+{
+    run(1, init_pingpong);
+    run(2, init_pingpong);
+}
+
+/* --------------------------------------------------- TCP on loopback */
+
+static int lfd;
+static struct sockaddr_in laddr;
+
+static int echo_conn(void *arg)
+{
+    int fd = (int)(long)arg;
+    char buf[256];
+    ssize_t n;
+    while ((n = sy_read(fd, buf, sizeof buf)) > 0)
+        CHECK_EQ(sy_write(fd, buf, (size_t)n), n);
+    CHECK_EQ(n, 0);
+    CHECK_EQ(sy_close(fd), 0);
+    return 0;
+}
+
+static int server(void *arg)
+{
+    long nconn = (long)arg;
+    for (long i = 0; i < nconn; i++) {
+        int fd = sy_accept(lfd, NULL, NULL, SOCK_CLOEXEC);
+        CHECK(fd >= 0);
+        CHECK(sy_spawn(echo_conn, (void *)(long)fd, NULL) > 0);
+    }
+    return 0;
+}
+
+static int client(void *arg)
+{
+    long id = (long)arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    CHECK_EQ(sy_connect(fd, (struct sockaddr *)&laddr, sizeof laddr), 0);
+    for (int i = 0; i < 50; i++) {
+        char out[64], in[64];
+        int len = snprintf(out, sizeof out, "client %ld line %d", id, i);
+        CHECK_EQ(sy_write(fd, out, (size_t)len), len);
+        int got = 0;
+        while (got < len) {
+            ssize_t n = sy_read(fd, in + got, (size_t)(len - got));
+            CHECK(n > 0);
+            got += (int)n;
+        }
+        CHECK(memcmp(in, out, (size_t)len) == 0);
+    }
+    CHECK_EQ(sy_shutdown(fd, SHUT_WR), 0);
+    char c;
+    CHECK_EQ(sy_read(fd, &c, 1), 0);
+    CHECK_EQ(sy_close(fd), 0);
+    return 0;
+}
+
+static int init_tcp(void *arg)
+{
+    (void)arg;
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(lfd >= 0);
+    laddr = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK_EQ(bind(lfd, (struct sockaddr *)&laddr, sizeof laddr), 0);
+    socklen_t len = sizeof laddr;
+    CHECK_EQ(getsockname(lfd, (struct sockaddr *)&laddr, &len), 0);
+    CHECK_EQ(listen(lfd, 64), 0);
+    const long n = 20;
+    CHECK(sy_spawn(server, (void *)n, NULL) > 0);
+    for (long i = 0; i < n; i++)
+        CHECK(sy_spawn(client, (void *)i, NULL) > 0);
+    while (sy_wait(-1, NULL, 0) > 0)
+        ;
+    CHECK_EQ(sy_close(lfd), 0);
+    /* a refused connection reports the error */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK_EQ(sy_connect(fd, (struct sockaddr *)&laddr, sizeof laddr), -ECONNREFUSED);
+    CHECK_EQ(sy_close(fd), 0);
+    return 0;
+}
+
+static void test_tcp_echo(void)
+{
+    run(1, init_tcp);
+    run(2, init_tcp);
+}
+
+/* ------------------------------------------- deadline, kill, close */
+
+static int victim_fd;
+
+static int victim(void *arg)
+{
+    (void)arg;
+    char c;
+    return (int)-sy_read(victim_fd, &c, 1); /* its error, positive */
+}
+
+static int init_deadline_kill_close(void *arg)
+{
+    (void)arg;
+    int p[2];
+    CHECK_EQ(pipe(p), 0);
+    char c;
+    /* a past deadline: nothing to read, no wait */
+    CHECK_EQ(sy_read_until(p[0], &c, 1, 0), -ETIMEDOUT);
+    /* a future one passes */
+    int64_t t0 = sy_now();
+    CHECK_EQ(sy_read_until(p[0], &c, 1, t0 + 20000000), -ETIMEDOUT);
+    CHECK(sy_now() - t0 >= 20000000);
+    /* data there: a past deadline still reads */
+    CHECK_EQ(sy_write(p[1], "x", 1), 1);
+    CHECK_EQ(sy_read_until(p[0], &c, 1, 0), 1);
+    /* a kill wakes a reader with -EINTR */
+    victim_fd = p[0];
+    int pid = sy_spawn(victim, NULL, NULL);
+    CHECK(pid > 0);
+    sy_nanosleep(5000000);
+    CHECK_EQ(sy_kill(pid), 0);
+    int st;
+    CHECK_EQ(sy_wait(pid, &st, 0), pid);
+    CHECK_EQ(st, EINTR);
+    /* sy_close wakes readers with -EBADF */
+    pid = sy_spawn(victim, NULL, NULL);
+    CHECK(pid > 0);
+    sy_nanosleep(5000000);
+    sy_task_info info[8];
+    int n = sy_ps(info, 8);
+    bool seen = false;
+    for (int i = 0; i < n; i++)
+        if (info[i].pid == pid)
+            seen = info[i].state == SY_SLEEPING && !strcmp(info[i].wait_kind, "io");
+    CHECK(seen);
+    CHECK_EQ(sy_close(p[0]), 0);
+    CHECK_EQ(sy_wait(pid, &st, 0), pid);
+    CHECK_EQ(st, EBADF);
+    CHECK_EQ(sy_close(p[1]), 0);
+    /* bad fds */
+    CHECK_EQ(sy_read(-1, &c, 1), -EBADF);
+    CHECK_EQ(sy_read(p[0], &c, 1), -EBADF); /* closed */
+    CHECK_EQ(sy_close(-1), -EBADF);
+    return 0;
+}
+
+static void test_deadline_kill_close(void)
+{
+    run(1, init_deadline_kill_close);
+    run(2, init_deadline_kill_close);
+}
+
+/* ------------------------------------------------------------- poll */
+
+static int poll_fds[3][2];
+
+static int late_writer(void *arg)
+{
+    sy_nanosleep(10000000);
+    CHECK_EQ(sy_write(poll_fds[(long)arg][1], "y", 1), 1);
+    return 0;
+}
+
+static int init_poll(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(pipe(poll_fds[i]), 0);
+    struct pollfd pf[3];
+    for (int i = 0; i < 3; i++)
+        pf[i] = (struct pollfd){.fd = poll_fds[i][0], .events = POLLIN};
+    CHECK_EQ(sy_poll(pf, 3, 0), 0); /* nothing ready, past deadline */
+    CHECK_EQ(sy_poll(pf, 3, sy_now() + 5000000), 0);
+    CHECK(sy_spawn(late_writer, (void *)1L, NULL) > 0);
+    CHECK_EQ(sy_poll(pf, 3, SY_FOREVER), 1);
+    CHECK(pf[1].revents & POLLIN);
+    CHECK_EQ(pf[0].revents, 0);
+    CHECK_EQ(sy_wait(-1, NULL, 0) > 0, 1);
+    /* writable at once */
+    struct pollfd w = {.fd = poll_fds[2][1], .events = POLLOUT};
+    CHECK_EQ(sy_poll(&w, 1, SY_FOREVER), 1);
+    CHECK_EQ(sy_poll(NULL, 1, 0), -EINVAL);
+    CHECK_EQ(sy_poll(NULL, 0, sy_now() + 1000000), 0); /* a sleep */
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(sy_close(poll_fds[i][0]), 0);
+        CHECK_EQ(sy_close(poll_fds[i][1]), 0);
+    }
+    return 0;
+}
+
+static void test_poll(void)
+{
+    run(1, init_poll);
+    run(2, init_poll);
+}
+
+/* --------------------- every task waits on an fd: not a deadlock */
+
+static int outside[2];
+
+static void *outside_writer(void *arg)
+{
+    (void)arg;
+    usleep(200000);
+    if (write(outside[1], "z", 1) != 1)
+        abort();
+    return NULL;
+}
+
+static int init_not_deadlock(void *arg)
+{
+    (void)arg;
+    char c;
+    /* only a thread outside the runtime will write: the runtime must wait */
+    CHECK_EQ(sy_read(outside[0], &c, 1), 1);
+    CHECK_EQ(c, 'z');
+    return 0;
+}
+
+static void test_waiting_on_fd_is_not_deadlock(void)
+{
+    for (int ncpu = 1; ncpu <= 2; ncpu++) {
+        CHECK_EQ(pipe(outside), 0);
+        pthread_t th;
+        CHECK_EQ(pthread_create(&th, NULL, outside_writer, NULL), 0);
+        run(ncpu, init_not_deadlock);
+        pthread_join(th, NULL);
+        close(outside[0]);
+        close(outside[1]);
+    }
+}
+
+static void test_eperm_outside(void)
+{
+    char c;
+    CHECK_EQ(sy_read(0, &c, 1), -EPERM);
+    CHECK_EQ(sy_write(1, &c, 1), -EPERM);
+    CHECK_EQ(sy_close(0), -EPERM);
+    CHECK_EQ(sy_poll(NULL, 0, 0), -EPERM);
+}
+
+int main(void)
+{
+    RUN(test_eperm_outside);
+    RUN(test_pipe_read);
+    RUN(test_socketpair_pingpong);
+    RUN(test_tcp_echo);
+    RUN(test_deadline_kill_close);
+    RUN(test_poll);
+    RUN(test_waiting_on_fd_is_not_deadlock);
+    return 0;
+}
