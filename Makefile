@@ -205,19 +205,23 @@ bench: $(BENCHBIN)
 	@taskset -c $(BENCH_CPU) $(B)/bench/b_preempt all
 	@taskset -c $(BENCH_CPU) $(B)/bench/b_hostlock all
 	@$(B)/bench/b_smp all
-	@taskset -c $(BENCH_CPU) $(B)/bench/b_sync 1cpu | tee $(B)/bench/b_sync.out
-	@$(B)/bench/b_sync 2cpu | tee -a $(B)/bench/b_sync.out
+	@taskset -c $(BENCH_CPU) $(B)/bench/b_sync 1cpu >$(B)/bench/b_sync.out; s=$$?; \
+	    cat $(B)/bench/b_sync.out; exit $$s
+	@$(B)/bench/b_sync 2cpu >$(B)/bench/b_sync.2.out; s=$$?; cat $(B)/bench/b_sync.2.out; \
+	    cat $(B)/bench/b_sync.2.out >>$(B)/bench/b_sync.out; exit $$s
 	@$(MAKE) -s bench-go
 
 # The Go versions of b_preempt's latency workload and of b_sync's, when Go
 # is installed; sync.go prints its ratios to b_sync's last run (make bench).
+# (Debian's golang-1.19-go puts go in /usr/lib/go-1.19/bin, off PATH.)
+GO ?= $(or $(shell command -v go),$(lastword $(wildcard /usr/lib/go-*/bin/go)))
 bench-go:
-	@if command -v go >/dev/null; then \
+	@if [ -n "$(GO)" ]; then \
 	    cd bench/go && GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off \
-	        taskset -c $(BENCH_CPU) go run latency.go && \
-	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off taskset -c $(BENCH_CPU) go run sync.go 1cpu \
+	        taskset -c $(BENCH_CPU) $(GO) run latency.go && \
+	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off taskset -c $(BENCH_CPU) $(GO) run sync.go 1cpu \
 	        $(if $(wildcard $(B)/bench/b_sync.out),--vs $(CURDIR)/$(B)/bench/b_sync.out) && \
-	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off go run sync.go 2cpu \
+	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off $(GO) run sync.go 2cpu \
 	        $(if $(wildcard $(B)/bench/b_sync.out),--vs $(CURDIR)/$(B)/bench/b_sync.out); \
 	else echo "# go not installed: skipping bench/go/*.go"; fi
 
