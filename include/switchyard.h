@@ -497,9 +497,15 @@ SY_API int sy_select(sy_select_case *cases, int ncases, int64_t deadline);
  *     it (as Go does), and leaves it set;
  *   - close an fd tasks may wait on with sy_close: it wakes them with -EBADF
  *     (a plain close() leaves them asleep until their deadline or a kill);
- *   - regular files are always "ready" for epoll: their reads and writes
- *     run on the calling task's CPU and block it while the disk works.
- * Not yet: io_uring, a file thread pool, sy_pread/pwrite/fsync/openat. */
+ *   - sy_readv, sy_writev, sy_recv... on a regular file run on the task's
+ *     CPU and block it while the disk works (sy_read, sy_write do not).
+ *
+ * Files: epoll cannot wait for regular files, so sy_read and sy_write on
+ * one, and the calls below, run on a small pool of worker threads (4 at
+ * most, started on demand) while the task sleeps.  They run to completion:
+ * a kill takes effect at the task's next kill point, and they have no
+ * deadline (the worker uses the buffer until the call returns).
+ * Not yet: io_uring. */
 SY_API ssize_t sy_read(int fd, void *buf, size_t n);
 SY_API ssize_t sy_read_until(int fd, void *buf, size_t n, int64_t deadline);
 SY_API ssize_t sy_write(int fd, const void *buf, size_t n);
@@ -527,6 +533,12 @@ SY_API int sy_connect_until(int fd, const struct sockaddr *addr, socklen_t addrl
 SY_API int sy_shutdown(int fd, int how);
 /* Wake every task waiting on fd (their calls return -EBADF), then close it. */
 SY_API int sy_close(int fd);
+SY_API ssize_t sy_pread(int fd, void *buf, size_t n, off_t off);
+SY_API ssize_t sy_pwrite(int fd, const void *buf, size_t n, off_t off);
+SY_API int sy_fsync(int fd);
+SY_API int sy_fdatasync(int fd);
+/* openat(2): the new fd, or -errno (-EFAULT for a NULL path). */
+SY_API int sy_openat(int dirfd, const char *path, int flags, mode_t mode);
 /* poll(2) over several fds with a deadline instead of a timeout (SY_FOREVER:
  * none; a past one: look once).  The number of fds with revents set, 0 at
  * the deadline (as poll's timeout), -EINTR, -EINVAL (NULL fds with n > 0,

@@ -453,6 +453,7 @@ out_cpu0:
     cpu_leave(c0);
 out_tables:
     sy__timers_fini();
+    sy__file_fini();
     sy__io_fini();
     sy__stacks_fini();
     sy__tasks_fini();

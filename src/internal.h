@@ -305,6 +305,7 @@ struct cpu {
     int idling;               /* 1 while it has nothing to run (claimable) */
     int polling;              /* 1 while it is the poller (io.c): a kick
                                  writes the eventfd instead of the futex */
+    void *file_done;          /* file jobs finished by workers (fileio.c) */
     struct task *inbox;       /* RUNNABLE tasks handed over by other CPUs */
     struct cpu *steal_req;    /* an idle CPU that asked it for work */
 };
@@ -536,6 +537,13 @@ HIDDEN void sy__io_kick(void);
 HIDDEN bool sy__io_poll_due(uint64_t now);
 HIDDEN void sy__io_events(void);
 HIDDEN void sy__io_fini(void);
+HIDDEN void sy__io_wait_begin(struct cpu *c);
+HIDDEN void sy__io_wait_end(void);
+
+/* fileio.c */
+HIDDEN void sy__file_done(struct cpu *c);
+HIDDEN ssize_t sy__file_rw(int fd, void *buf, const void *cbuf, size_t n, bool write);
+HIDDEN void sy__file_fini(void);
 
 /* hostlock.c */
 HIDDEN void sy__hostlock_init(void);

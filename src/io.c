@@ -355,6 +355,18 @@ static int io_wait(struct cpu *c, int fd, struct fdesc *d, bool write, uint32_t 
     return err;
 }
 
+/* fileio.c: a task sleeps on a file job (count it, as a task asleep on an
+ * fd: not a deadlock), and is done. */
+void sy__io_wait_begin(struct cpu *c)
+{
+    io_sleep_begin(c);
+}
+
+void sy__io_wait_end(void)
+{
+    __atomic_sub_fetch(&io_waiting, 1, __ATOMIC_SEQ_CST);
+}
+
 /* The snapshot a try is made against. */
 static inline struct fdesc *io_begin(int fd, bool write, uint32_t *seq, uint32_t *gen, int *err)
 {
@@ -422,6 +434,9 @@ static ssize_t io_op(enum op op, int fd, const struct io_args *a, int64_t deadli
             return err;
         d = io_begin(fd, write, &seq, &gen, &err);
     }
+    if (d->state == FD_UNPOLLABLE && (op == OP_READ || op == OP_WRITE))
+        return sy__file_rw(fd, a->buf, a->cbuf, a->n, write); /* a regular file:
+                                                                 the workers */
     for (;;) {
         ssize_t r = try_op(op, fd, a);
         if (r != -EAGAIN && r != -EINTR)

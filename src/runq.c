@@ -160,6 +160,8 @@ void sy__cpu_events(struct cpu *c, unsigned mask)
         sy__run_timers();
     if (ev & EV_STEAL)
         donate(c);
+    if (ev & EV_FILE)
+        sy__file_done(c);
     if (ev & EV_IO)
         sy__io_events();
 }

@@ -44,11 +44,12 @@ static inline struct task *runq_pop(struct runq *q)
 #define EV_TIMER 0x4u /* a timer is due */
 #define EV_STOP 0x8u  /* no task is left: leave the idle loop */
 #define EV_IO 0x10u   /* poll the fds tasks wait on (io.c) */
+#define EV_FILE 0x20u /* file jobs done by the workers (fileio.c) */
 
 /* runq.c */
 HIDDEN void sy__cpu_events(struct cpu *c, unsigned mask);
 #define EV_LOCKFREE (EV_INBOX | EV_STEAL) /* safe with a runtime lock held */
-#define EV_ALL (EV_INBOX | EV_STEAL | EV_TIMER | EV_IO)
+#define EV_ALL (EV_INBOX | EV_STEAL | EV_TIMER | EV_IO | EV_FILE)
 HIDDEN void sy__post(struct cpu *c, unsigned ev);
 HIDDEN void sy__kick(struct cpu *c);
 HIDDEN void sy__stop_all(void);

@@ -373,6 +373,80 @@ static void test_eperm_outside(void)
     CHECK_EQ(sy_poll(NULL, 0, 0), -EPERM);
 }
 
+/* -------------------------------------- files: on the workers, not the CPU */
+
+static volatile int file_done_flag;
+static volatile long others_ran;
+
+static int file_worker_task(void *arg)
+{
+    const char *path = arg;
+    int fd = sy_openat(AT_FDCWD, path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CHECK(fd >= 0);
+    static char buf[1 << 20];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (char)(i * 7);
+    for (int k = 0; k < 8; k++)
+        CHECK_EQ(sy_pwrite(fd, buf, sizeof buf, (off_t)k * (off_t)sizeof buf), (long)sizeof buf);
+    CHECK_EQ(sy_fsync(fd), 0);
+    CHECK_EQ(sy_fdatasync(fd), 0);
+    static char back[1 << 20];
+    CHECK_EQ(sy_pread(fd, back, sizeof back, 3 * (off_t)sizeof buf), (long)sizeof back);
+    CHECK(memcmp(buf, back, sizeof buf) == 0);
+    /* sy_read and sy_write on a regular file go to the workers too */
+    CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
+    CHECK_EQ(sy_read(fd, back, 4096), 4096);
+    CHECK(memcmp(buf, back, 4096) == 0);
+    CHECK_EQ(sy_write(fd, "tail", 4), 4);
+    CHECK_EQ(sy_close(fd), 0);
+    CHECK_EQ(sy_pread(fd, back, 1, 0), -EBADF);
+    CHECK_EQ(sy_openat(AT_FDCWD, "/nonexistent/x", O_RDONLY, 0), -ENOENT);
+    CHECK_EQ(sy_openat(AT_FDCWD, NULL, O_RDONLY, 0), -EFAULT);
+    unlink(path);
+    file_done_flag = 1;
+    return 0;
+}
+
+static int file_other(void *arg)
+{
+    (void)arg;
+    while (!file_done_flag) {
+        others_ran++;
+        sy_yield();
+    }
+    return 0;
+}
+
+static int init_files(void *arg)
+{
+    (void)arg;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/sy_t_io.%d", (int)getpid());
+    file_done_flag = 0;
+    others_ran = 0;
+    sy_attr pin0 = {.flags = SY_ATTR_PIN, .cpu = 0};
+    CHECK(sy_spawn(file_worker_task, path, &pin0) > 0);
+    CHECK(sy_spawn(file_other, NULL, &pin0) > 0);
+    while (sy_wait(-1, NULL, 0) > 0)
+        ;
+    CHECK(others_ran > 0); /* the CPU ran the other task during the file work */
+    return 0;
+}
+
+static void test_files_on_workers(void)
+{
+    run(1, init_files);
+    run(2, init_files);
+}
+
+static void test_file_eperm_outside(void)
+{
+    char c;
+    CHECK_EQ(sy_pread(0, &c, 1, 0), -EPERM);
+    CHECK_EQ(sy_fsync(0), -EPERM);
+    CHECK_EQ(sy_openat(AT_FDCWD, "/", O_RDONLY, 0), -EPERM);
+}
+
 int main(void)
 {
     RUN(test_eperm_outside);
@@ -382,5 +456,7 @@ int main(void)
     RUN(test_deadline_kill_close);
     RUN(test_poll);
     RUN(test_waiting_on_fd_is_not_deadlock);
+    RUN(test_file_eperm_outside);
+    RUN(test_files_on_workers);
     return 0;
 }
