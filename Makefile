@@ -209,6 +209,7 @@ bench: $(BENCHBIN)
 	    cat $(B)/bench/b_sync.out; exit $$s
 	@$(B)/bench/b_sync 2cpu >$(B)/bench/b_sync.2.out; s=$$?; cat $(B)/bench/b_sync.2.out; \
 	    cat $(B)/bench/b_sync.2.out >>$(B)/bench/b_sync.out; exit $$s
+	@$(B)/bench/b_io all
 	@$(MAKE) -s bench-go
 
 # The Go versions of b_preempt's latency workload and of b_sync's, when Go

@@ -1,0 +1,404 @@
+/*
+ * b_io - echo servers under the same load, in one run (issue 8's
+ * benchmark, first part): Switchyard's I/O calls on one CPU, a hand-written
+ * C epoll loop (the upper bound for one thread), and Go 1.19's net
+ * (GOMAXPROCS=1) when Go is installed.
+ *
+ * Each server runs in a child process pinned to one core; the load client
+ * (this process, one thread, its own epoll loop) runs on the other.  For
+ * every server it reports the rate and the server's CPU time per request
+ * (utime + stime from /proc/PID/stat over the measured interval): on
+ * loopback the client pays the kernel's TCP work for both ends and
+ * saturates first, so efficiency is what it cannot hide.
+ *
+ *   b_io [--tsv] all | pingpong | conns [SECONDS]
+ *     pingpong   one connection, 64-byte ping-pong: round trips/s, p50, p99
+ *     conns      100 and 1000 connections, 64-byte ping-pong each: msgs/s
+ *   b_io serve-sy PORT | serve-epoll PORT     (the servers, run by b_io)
+ *
+ * Targets (issue 8): Switchyard on one CPU >= 0.9x the C loop on rate and
+ * CPU per request, and ahead of Go on both.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define MSG 64
+
+static void pin(int core)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return;
+    int n = 0;
+    for (int i = 0; i < CPU_SETSIZE; i++)
+        if (CPU_ISSET(i, &set) && n++ == core) {
+            CPU_ZERO(&set);
+            CPU_SET(i, &set);
+            sched_setaffinity(0, sizeof set, &set);
+            return;
+        }
+}
+
+static int listen_on(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4096) != 0) {
+        perror("b_io: listen");
+        exit(1);
+    }
+    return fd;
+}
+
+/* ---------------------------------------------------- Switchyard's server */
+
+static int sy_lfd;
+
+static int sy_conn(void *arg)
+{
+    int fd = (int)(long)arg;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    char buf[4096];
+    ssize_t n;
+    while ((n = sy_read(fd, buf, sizeof buf)) > 0)
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = sy_write(fd, buf + off, (size_t)(n - off));
+            if (w < 0)
+                goto out;
+            off += w;
+        }
+out:
+    sy_close(fd);
+    return 0;
+}
+
+static int sy_server(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int fd = sy_accept(sy_lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0)
+            sy_spawn(sy_conn, (void *)(long)fd, &(sy_attr){.stack_size = 16384});
+    }
+    return 0;
+}
+
+static int serve_sy(int port)
+{
+    sy_lfd = listen_on(port);
+    sy_config cfg = {.ncpu = 1};
+    return sy_run(&cfg, sy_server, NULL);
+}
+
+/* -------------------------------------------- the hand-written epoll loop */
+
+static int serve_epoll(int port)
+{
+    int lfd = listen_on(port);
+    fcntl(lfd, F_SETFL, O_NONBLOCK);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
+    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+    struct epoll_event evs[256];
+    char buf[4096];
+    for (;;) {
+        int n = epoll_wait(ep, evs, 256, -1);
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == lfd) {
+                int c;
+                while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+                    int one = 1;
+                    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                    struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
+                    epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);
+                }
+                continue;
+            }
+            ssize_t r = read(fd, buf, sizeof buf);
+            if (r <= 0) {
+                close(fd);
+                continue;
+            }
+            if (write(fd, buf, (size_t)r) != r) /* 64-byte echoes fit the socket buffer */
+                close(fd);
+        }
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------- the client */
+
+static uint64_t proc_cpu_ns(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    /* fields after the comm: state ppid pgrp session tty tpgid flags minflt
+     * cminflt majflt cmajflt utime stime */
+    if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+        return (uint64_t)(ut + st) * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct result {
+    double rate;       /* round trips per second */
+    double cpu_us;     /* server CPU per round trip, us */
+    double p50, p99;   /* us, one connection only */
+};
+
+/* nconn connections, each a 64-byte ping-pong, for secs seconds. */
+static struct result load(int port, pid_t server, int nconn, double secs)
+{
+    struct result res = {0};
+    int ep = epoll_create1(0);
+    int *fds = calloc((size_t)nconn, sizeof *fds);
+    uint64_t *sent_at = calloc((size_t)nconn, sizeof *sent_at);
+    size_t maxlat = 1 << 22;
+    uint64_t *lat = nconn == 1 ? malloc(maxlat * sizeof *lat) : NULL;
+    size_t nlat = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    char msg[MSG], buf[MSG * 4];
+    memset(msg, 'x', sizeof msg);
+    for (int i = 0; i < nconn; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        int tries = 0;
+        while (connect(fds[i], (struct sockaddr *)&a, sizeof a) != 0) {
+            if (++tries > 200) {
+                perror("b_io: connect");
+                exit(1);
+            }
+            usleep(10000);
+            close(fds[i]);
+            fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        }
+        int one = 1;
+        setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
+    }
+    /* warm up, then measure */
+    uint64_t start = now_ns(), measure_from = start + 300000000ull;
+    uint64_t end = measure_from + (uint64_t)(secs * 1e9);
+    uint64_t cpu0 = 0, count = 0;
+    bool measuring = false;
+    for (int i = 0; i < nconn; i++) {
+        sent_at[i] = now_ns();
+        if (write(fds[i], msg, MSG) != MSG)
+            exit(1);
+    }
+    struct epoll_event evs[256];
+    int *got = calloc((size_t)nconn, sizeof *got);
+    for (;;) {
+        uint64_t t = now_ns();
+        if (!measuring && t >= measure_from) {
+            measuring = true;
+            cpu0 = proc_cpu_ns(server);
+            count = 0;
+            nlat = 0;
+            start = t;
+        }
+        if (t >= end)
+            break;
+        int n = epoll_wait(ep, evs, 256, 100);
+        for (int k = 0; k < n; k++) {
+            int i = (int)evs[k].data.u32;
+            ssize_t r = read(fds[i], buf, sizeof buf);
+            if (r <= 0) {
+                fprintf(stderr, "b_io: server closed a connection\n");
+                exit(1);
+            }
+            got[i] += (int)r;
+            if (got[i] < MSG)
+                continue;
+            got[i] -= MSG;
+            uint64_t now = now_ns();
+            if (measuring) {
+                count++;
+                if (lat && nlat < maxlat)
+                    lat[nlat++] = now - sent_at[i];
+            }
+            sent_at[i] = now;
+            if (write(fds[i], msg, MSG) != MSG)
+                exit(1);
+        }
+    }
+    uint64_t cpu1 = proc_cpu_ns(server);
+    double el = (double)(now_ns() - start) / 1e9;
+    res.rate = (double)count / el;
+    res.cpu_us = count ? (double)(cpu1 - cpu0) / 1e3 / (double)count : 0;
+    if (lat && nlat) {
+        qsort(lat, nlat, sizeof *lat, cmp_u64);
+        res.p50 = (double)lat[nlat / 2] / 1e3;
+        res.p99 = (double)lat[nlat * 99 / 100] / 1e3;
+    }
+    for (int i = 0; i < nconn; i++)
+        close(fds[i]);
+    close(ep);
+    free(fds);
+    free(sent_at);
+    free(got);
+    free(lat);
+    return res;
+}
+
+/* ---------------------------------------------------------- servers run */
+
+struct server {
+    const char *name;
+    pid_t pid;
+    int port;
+};
+
+static const char *self_path;
+
+static bool start_server(struct server *s, const char *kind, int port)
+{
+    s->port = port;
+    s->name = kind;
+    pid_t pid = fork();
+    if (pid < 0)
+        return false;
+    if (pid == 0) {
+        pin(0);
+        char ps[16];
+        snprintf(ps, sizeof ps, "%d", port);
+        if (!strcmp(kind, "go")) {
+            setenv("GOMAXPROCS", "1", 1);
+            setenv("GO111MODULE", "off", 1);
+            const char *gocache = getenv("GOCACHE");
+            if (!gocache)
+                setenv("GOCACHE", "/tmp/b_io-gocache", 1);
+            /* built first, then exec'd: its pid is the server's (go run
+             * would keep the server as its child, and /proc would show go) */
+            execl("/bin/sh", "sh", "-c",
+                  "\"$0\" build -o /tmp/b_io-echo-go bench/go/echo.go && exec /tmp/b_io-echo-go \"$1\"",
+                  getenv("B_IO_GO"), ps, (char *)NULL);
+        } else {
+            execl(self_path, self_path, !strcmp(kind, "switchyard") ? "serve-sy" : "serve-epoll", ps,
+                  (char *)NULL);
+        }
+        _exit(127);
+    }
+    s->pid = pid;
+    /* go run compiles first: wait until it accepts */
+    for (int i = 0; i < 600; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok)
+            return true;
+        usleep(50000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return false;
+}
+
+static void stop_server(struct server *s)
+{
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+}
+
+static void io_report(const char *bench, const char *server, struct result r, bool lat)
+{
+    if (bench_tsv) {
+        printf("%s\t%s_rate\t%.0f\trt/s\n", server, bench, r.rate);
+        printf("%s\t%s_cpu\t%.2f\tus/rt\n", server, bench, r.cpu_us);
+        return;
+    }
+    printf("Benchmark%s/%s \t%12.0f rt/s\t%8.2f us-cpu/rt", bench, server, r.rate, r.cpu_us);
+    if (lat)
+        printf("\t%8.1f us-p50\t%8.1f us-p99", r.p50, r.p99);
+    printf("\n");
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    self_path = argv[0];
+    if (argc >= 3 && !strcmp(argv[1], "serve-sy"))
+        return serve_sy(atoi(argv[2]));
+    if (argc >= 3 && !strcmp(argv[1], "serve-epoll"))
+        return serve_epoll(atoi(argv[2]));
+    int a = bench_args(argc, argv, "all|pingpong|conns [SECONDS]");
+    const char *what = argv[a];
+    double secs = a + 1 < argc ? atof(argv[a + 1]) : 2.0;
+    signal(SIGPIPE, SIG_IGN);
+    pin(1);
+    const char *go = getenv("B_IO_GO");
+    if (!go && access("/usr/lib/go-1.19/bin/go", X_OK) == 0)
+        setenv("B_IO_GO", "/usr/lib/go-1.19/bin/go", 1);
+    bool have_go = getenv("B_IO_GO") && access("bench/go/echo.go", R_OK) == 0;
+    const char *kinds[] = {"switchyard", "epoll-loop", "go"};
+    int nkinds = have_go ? 3 : 2;
+    if (!have_go)
+        printf("# Go or bench/go/echo.go not found (run from the project root): no Go rows\n");
+    struct { const char *name; int nconn; } runs[] = {{"PingPong64/c1", 1}, {"PingPong64/c100", 100},
+                                                       {"PingPong64/c1000", 1000}};
+    int port = 20000 + (int)(getpid() % 20000);
+    struct result best[3][3] = {{{0}}};
+    for (int r = 0; r < 3; r++) {
+        if (!strcmp(what, "pingpong") && r > 0)
+            continue;
+        if (!strcmp(what, "conns") && r == 0)
+            continue;
+        for (int k = 0; k < nkinds; k++) {
+            struct server s;
+            if (!start_server(&s, kinds[k], port++)) {
+                printf("# %s: did not start\n", kinds[k]);
+                continue;
+            }
+            struct result res = load(s.port, s.pid, runs[r].nconn, secs);
+            stop_server(&s);
+            best[r][k] = res;
+            io_report(runs[r].name, kinds[k], res, runs[r].nconn == 1);
+        }
+        if (!bench_tsv && best[r][0].rate > 0 && best[r][1].rate > 0)
+            printf("# %s: switchyard / C epoll loop: rate %.2fx, CPU per round trip %.2fx (lower "
+                   "is better); target rate >= 0.9x, CPU <= 1.11x\n",
+                   runs[r].name, best[r][0].rate / best[r][1].rate,
+                   best[r][0].cpu_us / best[r][1].cpu_us);
+        if (!bench_tsv && nkinds == 3 && best[r][0].rate > 0 && best[r][2].rate > 0)
+            printf("# %s: switchyard / Go: rate %.2fx, CPU per round trip %.2fx\n", runs[r].name,
+                   best[r][0].rate / best[r][2].rate, best[r][0].cpu_us / best[r][2].cpu_us);
+    }
+    return 0;
+}
