@@ -119,7 +119,10 @@ static bool park(struct cpu *c, uint64_t retry_ns)
     uint64_t deadline = __atomic_load_n(&rt.timer_next, __ATOMIC_SEQ_CST);
     bool owner = false, counted = false;
     /* Tasks wait on fds: one parking CPU sleeps in epoll_wait instead of on
-     * its futex (io.c), and none of them counts toward a deadlock. */
+     * its futex (io.c).  It counts as parked like any CPU without a timer,
+     * but there is no deadlock while tasks wait on fds or file jobs (a CPU
+     * that parked then stays counted, and the last one to park re-checks
+     * once the waits are over). */
     bool io = sy__io_waiting(), polling = io && sy__io_claim(c);
     if (retry_ns) {
         /* work is waiting on some CPU: not a deadlock, and back soon */
@@ -131,14 +134,17 @@ static bool park(struct cpu *c, uint64_t retry_ns)
         struct cpu *none = NULL;
         owner = __atomic_compare_exchange_n(&rt.timer_owner, &none, c, false,
                                             __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-    } else if (!io) {
+    } else {
         counted = true;
         uint64_t epoch = __atomic_load_n(&rt.park_epoch, __ATOMIC_SEQ_CST);
         if (__atomic_add_fetch(&rt.nparked, 1, __ATOMIC_SEQ_CST) == rt.ncpu &&
             __atomic_load_n(&rt.nlive, __ATOMIC_SEQ_CST) > 0 && inboxes_empty() &&
             __atomic_load_n(&rt.timer_next, __ATOMIC_SEQ_CST) == UINT64_MAX &&
+            !sy__io_waiting() &&
             __atomic_load_n(&rt.park_epoch, __ATOMIC_SEQ_CST) == epoch) {
             __atomic_sub_fetch(&rt.nparked, 1, __ATOMIC_SEQ_CST);
+            if (polling)
+                sy__io_unclaim(c);
             return false;
         }
     }

@@ -55,8 +55,9 @@ static struct {
                                taken by workers too (not a runtime lock) */
     struct job *head, *tail;
     int pending;            /* futex word: jobs queued */
-    int nworkers, idle;
+    int nworkers, idle;     /* workers started (or being started), idle */
     int stop;
+    bool live[FILE_WORKERS];/* slots with a started worker, to join */
     pthread_t threads[FILE_WORKERS];
 } pool;
 
@@ -135,17 +136,23 @@ static int submit(struct job *j)
         pool.head = j;
     pool.tail = j;
     __atomic_store_n(&pool.pending, pool.pending + 1, __ATOMIC_RELAXED);
-    bool start = pool.idle == 0 && pool.nworkers < FILE_WORKERS;
-    int idx = pool.nworkers;
-    if (start)
+    int idx = -1;
+    if (pool.idle == 0 && pool.nworkers < FILE_WORKERS)
+        for (int i = 0; i < FILE_WORKERS && idx < 0; i++)
+            if (!pool.live[i])
+                idx = i; /* a free slot, reserved under the lock */
+    if (idx >= 0) {
+        pool.live[idx] = true;
         pool.nworkers++;
+    }
     bool wake = pool.idle > 0;
     spin_unlock(&pool.lock);
     if (wake)
         futex(&pool.pending, FUTEX_WAKE_PRIVATE, 1);
-    if (start && pthread_create(&pool.threads[idx], NULL, worker, NULL) != 0) {
+    if (idx >= 0 && pthread_create(&pool.threads[idx], NULL, worker, NULL) != 0) {
         spin_lock(&pool.lock);
-        pool.nworkers--; /* (a later submit may try again) */
+        pool.live[idx] = false; /* (a later submit may try again) */
+        pool.nworkers--;
         bool none = pool.nworkers == 0;
         if (none) { /* nobody will ever run it: take it back */
             struct job **pp = &pool.head, *prev = NULL;
@@ -222,12 +229,14 @@ void sy__file_fini(void)
 {
     spin_lock(&pool.lock);
     pool.stop = 1;
-    int n = pool.nworkers;
     spin_unlock(&pool.lock);
     __atomic_store_n(&pool.pending, pool.pending + 1, __ATOMIC_RELAXED); /* not 0: no re-wait */
     futex(&pool.pending, FUTEX_WAKE_PRIVATE, FILE_WORKERS);
-    for (int i = 0; i < n; i++)
-        pthread_join(pool.threads[i], NULL);
+    for (int i = 0; i < FILE_WORKERS; i++)
+        if (pool.live[i]) {
+            pthread_join(pool.threads[i], NULL);
+            pool.live[i] = false;
+        }
     pool.head = pool.tail = NULL;
     pool.pending = pool.nworkers = pool.idle = pool.stop = 0;
 }

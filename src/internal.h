@@ -533,6 +533,7 @@ HIDDEN bool sy__io_waiting(void);
 HIDDEN bool sy__io_poll_now(void);
 HIDDEN bool sy__io_claim(struct cpu *c);
 HIDDEN void sy__io_park(struct cpu *c, uint64_t deadline);
+HIDDEN void sy__io_unclaim(struct cpu *c);
 HIDDEN void sy__io_kick(void);
 HIDDEN bool sy__io_poll_due(uint64_t now);
 HIDDEN void sy__io_events(void);

@@ -37,6 +37,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -137,8 +138,9 @@ static int fd_register(struct fdesc *d, int fd)
     uint32_t gen = __atomic_load_n(&d->gen, __ATOMIC_RELAXED);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              .data.u64 = (uint64_t)gen << 32 | (uint32_t)fd};
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST) {
-        d->state = FD_POLLED;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ||
+        (errno == EEXIST && epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == 0)) {
+        d->state = FD_POLLED; /* (EEXIST: in it already - a dup? - with our tag now) */
     } else if (errno == EPERM) {
         d->state = FD_UNPOLLABLE; /* a regular file or a directory: always ready */
     } else {
@@ -148,6 +150,8 @@ static int fd_register(struct fdesc *d, int fd)
 }
 
 /* ------------------------------------------------------------ the poller */
+
+static void kick_a_parked_cpu(struct cpu *c);
 
 /* Wake the tasks on a queue (result: 0, try again; or -EBADF), chaining
  * them for wake_chain.  fd's lock held. */
@@ -165,8 +169,8 @@ static void fire_all(sy_waitq_ *q, int result, struct task ***tail)
  * tasks whose fds became ready.  Returns how many events it handled. */
 static int netpoll(int timeout_ms, bool is_poller)
 {
-    struct epoll_event evs[128];
-    int n = epoll_wait(epfd, evs, 128, timeout_ms);
+    struct epoll_event evs[32]; /* (the tick polls on a task's stack: small) */
+    int n = epoll_wait(epfd, evs, 32, timeout_ms);
     __atomic_store_n(&last_poll_ns, sy__now_ns(), __ATOMIC_RELAXED);
     if (n <= 0)
         return 0;
@@ -236,6 +240,13 @@ bool sy__io_claim(struct cpu *c)
     return true;
 }
 
+/* ... or give the claim back without polling (cpu.c: a deadlock). */
+void sy__io_unclaim(struct cpu *c)
+{
+    __atomic_store_n(&c->polling, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&poller, NULL, __ATOMIC_SEQ_CST);
+}
+
 /* ... then sleep in epoll_wait until `deadline` (UINT64_MAX: none) or a
  * kick, and give the job back. */
 void sy__io_park(struct cpu *c, uint64_t deadline)
@@ -250,6 +261,11 @@ void sy__io_park(struct cpu *c, uint64_t deadline)
     netpoll(ms, true); /* round up: never early */
     __atomic_store_n(&c->polling, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&poller, NULL, __ATOMIC_SEQ_CST);
+    /* we leave the job to run tasks: if fds are still waited on, a parked
+     * CPU takes it over (Go's wakep), or nobody would poll until a tick -
+     * never, for a task that cannot be preempted */
+    if (__atomic_load_n(&io_waiting, __ATOMIC_SEQ_CST) > 0)
+        kick_a_parked_cpu(c);
 }
 
 /* runq.c: kick a CPU that may be asleep in epoll_wait. */
@@ -295,15 +311,20 @@ void sy__io_fini(void)
 /* A task is about to sleep on fds: count it, and if nobody polls while
  * every other CPU may be parked, kick one to take the job (its park makes
  * it the poller). */
-static void io_sleep_begin(struct cpu *c)
+static void kick_a_parked_cpu(struct cpu *c)
 {
-    __atomic_add_fetch(&io_waiting, 1, __ATOMIC_SEQ_CST);
     if (rt.ncpu > 1 && !__atomic_load_n(&poller, __ATOMIC_SEQ_CST))
         for (int i = 0; i < rt.ncpu; i++)
             if (&rt.cpus[i] != c && __atomic_load_n(&rt.cpus[i].parked, __ATOMIC_SEQ_CST)) {
                 sy__kick(&rt.cpus[i]);
                 break;
             }
+}
+
+static void io_sleep_begin(struct cpu *c)
+{
+    __atomic_add_fetch(&io_waiting, 1, __ATOMIC_SEQ_CST);
+    kick_a_parked_cpu(c);
 }
 
 /* A try of fd's operation found it not ready (EAGAIN): sleep until the
@@ -359,7 +380,8 @@ static int io_wait(struct cpu *c, int fd, struct fdesc *d, bool write, uint32_t 
  * fd: not a deadlock), and is done. */
 void sy__io_wait_begin(struct cpu *c)
 {
-    io_sleep_begin(c);
+    (void)c; /* (no kick: the worker posts to the task's CPU itself) */
+    __atomic_add_fetch(&io_waiting, 1, __ATOMIC_SEQ_CST);
 }
 
 void sy__io_wait_end(void)
@@ -437,15 +459,26 @@ static ssize_t io_op(enum op op, int fd, const struct io_args *a, int64_t deadli
     if (d->state == FD_UNPOLLABLE && (op == OP_READ || op == OP_WRITE))
         return sy__file_rw(fd, a->buf, a->cbuf, a->n, write); /* a regular file:
                                                                  the workers */
+    /* write and send finish the whole buffer, as the blocking calls do (a
+     * deadline or a kill after part of it returns that part) */
+    bool whole = op == OP_WRITE || op == OP_SEND;
+    struct io_args rest = *a;
+    size_t done = 0;
     for (;;) {
-        ssize_t r = try_op(op, fd, a);
-        if (r != -EAGAIN && r != -EINTR)
-            return r;
+        ssize_t r = try_op(op, fd, &rest);
+        if (whole && r > 0 && (size_t)r < rest.n) {
+            done += (size_t)r;
+            rest.cbuf = (const char *)rest.cbuf + r;
+            rest.n -= (size_t)r;
+            r = -EAGAIN; /* the rest when there is room */
+        } else if (r != -EAGAIN && r != -EINTR) {
+            return r >= 0 ? r + (ssize_t)done : done ? (ssize_t)done : r;
+        }
         if (r == -EAGAIN) {
             c = this_cpu();
             err = io_wait(c, fd, d, write, seq, gen, deadline);
             if (err)
-                return err;
+                return done ? (ssize_t)done : err;
         }
         d = io_begin(fd, write, &seq, &gen, &err);
     }
@@ -604,23 +637,60 @@ int sy_shutdown(int fd, int how)
     return shutdown(fd, how) == 0 ? 0 : -errno;
 }
 
+/* Close fd: under the fd's lock, bump its generation, forget its state
+ * (the next fd with that number starts afresh), close it, and wake the
+ * tasks waiting on it with -EBADF; closing under the lock means no woken
+ * task can register the old file again.  From a thread that is not a CPU
+ * (outside tasks), only the state is reset, atomically: waiters, if any,
+ * stay asleep until their deadline or a kill. */
+static int io_close(int fd)
+{
+    struct fdesc *d = NULL;
+    if (fd >= 0 && fd < FD_CHUNK * FD_CHUNKS) {
+        struct fdesc *ch = __atomic_load_n(&chunks[fd / FD_CHUNK], __ATOMIC_ACQUIRE);
+        d = ch ? &ch[fd % FD_CHUNK] : NULL;
+    }
+    if (!d || (__atomic_load_n(&d->state, __ATOMIC_RELAXED) == FD_NEW &&
+               wq_empty(&d->rq) && wq_empty(&d->wq)))
+        return syscall(SYS_close, fd) == 0 ? 0 : -errno;
+    if (!this_cpu()) {
+        __atomic_add_fetch(&d->gen, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&d->state, FD_NEW, __ATOMIC_RELEASE);
+        return syscall(SYS_close, fd) == 0 ? 0 : -errno;
+    }
+    struct task *chain = NULL, **tail = &chain;
+    obj_lock(&d->lock, LOCK_OBJ);
+    __atomic_store_n(&d->gen, d->gen + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&d->state, FD_NEW, __ATOMIC_RELAXED); /* closing leaves the epoll */
+    int r = syscall(SYS_close, fd) == 0 ? 0 : -errno;
+    fire_all(&d->rq, -EBADF, &tail);
+    fire_all(&d->wq, -EBADF, &tail);
+    obj_unlock(&d->lock);
+    wake_chain(chain);
+    return r;
+}
+
 int sy_close(int fd)
 {
     if (!this_cpu())
         return -EPERM;
-    int err = 0;
-    struct fdesc *d = fd >= 0 ? fdesc_get(fd, &err) : NULL;
-    if (d) {
-        struct task *chain = NULL, **tail = &chain;
-        obj_lock(&d->lock, LOCK_OBJ);
-        __atomic_store_n(&d->gen, d->gen + 1, __ATOMIC_RELEASE);
-        d->state = FD_NEW; /* closing takes it out of the epoll */
-        fire_all(&d->rq, -EBADF, &tail);
-        fire_all(&d->wq, -EBADF, &tail);
-        obj_unlock(&d->lock);
-        wake_chain(chain);
+    return io_close(fd);
+}
+
+/* close(2), interposed: a plain close() of an fd tasks used must forget it
+ * too, or the number's next life would be taken for registered and
+ * non-blocking (accept reuses numbers at once).  (A close inside the C
+ * library, fclose's, is not seen: close such fds' tasks' waits with
+ * sy_close.)  The system call itself, so that static programs need no
+ * dlsym. */
+SY_API int close(int fd)
+{
+    int r = io_close(fd);
+    if (r < 0) {
+        errno = -r;
+        return -1;
     }
-    return close(fd) == 0 ? 0 : -errno;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ poll */
@@ -686,8 +756,9 @@ int sy_poll(struct pollfd *fds, nfds_t n, int64_t deadline)
             struct fdesc *d = fds[i].fd >= 0 ? fdesc_get(fds[i].fd, &err) : NULL;
             if (d && d->state == FD_NEW) {
                 obj_lock(&d->lock, LOCK_OBJ);
-                if (d->state == FD_NEW && fd_register(d, fds[i].fd) != 0)
-                    d->state = FD_UNPOLLABLE; /* poll(2) reports POLLNVAL itself */
+                if (d->state == FD_NEW)
+                    (void)fd_register(d, fds[i].fd); /* failed (not open): poll(2)
+                                                        reports POLLNVAL itself */
                 obj_unlock(&d->lock);
             }
             ds[i] = d && d->state == FD_POLLED ? d : NULL;
@@ -724,7 +795,10 @@ int sy_poll(struct pollfd *fds, nfds_t n, int64_t deadline)
         for (nfds_t i = 0; i < n; i++) {
             if (!ds[i])
                 continue;
-            if (fds[i].events & (POLLIN | POLLPRI | POLLRDHUP)) {
+            /* POLLHUP and POLLERR are reported whatever was asked: wait
+             * on the read queue, which their events fire, unless the write
+             * queue is waited on */
+            if ((fds[i].events & (POLLIN | POLLPRI | POLLRDHUP)) || !(fds[i].events & POLLOUT)) {
                 waiter_init(&ws[nw], p);
                 ws[nw].index = (int)i;
                 wq_push(&ds[i]->rq, &ws[nw++]);

@@ -447,6 +447,130 @@ static void test_file_eperm_outside(void)
     CHECK_EQ(sy_openat(AT_FDCWD, "/", O_RDONLY, 0), -EPERM);
 }
 
+/* -------------------------------------------------- review's edge cases */
+
+/* A plain close() forgets the fd too: the number's next life (accept and
+ * pipe reuse numbers at once) is registered and made non-blocking afresh,
+ * so a deadline still works on it. */
+static int init_plain_close_reuse(void *arg)
+{
+    (void)arg;
+    int p[2];
+    CHECK_EQ(pipe(p), 0);
+    char c;
+    CHECK_EQ(sy_read_until(p[0], &c, 1, sy_now() + 1000000), -ETIMEDOUT); /* registered */
+    int old = p[0];
+    CHECK_EQ(close(p[0]), 0);
+    CHECK_EQ(close(p[1]), 0);
+    CHECK_EQ(pipe(p), 0);
+    CHECK_EQ(p[0], old); /* the same number, a new pipe */
+    int64_t t0 = sy_now();
+    CHECK_EQ(sy_read_until(p[0], &c, 1, t0 + 50000000), -ETIMEDOUT);
+    CHECK(sy_now() - t0 < 5000000000ll); /* not blocked in read(2) */
+    /* and poll on it sees data written later */
+    CHECK_EQ(sy_write(p[1], "k", 1), 1);
+    struct pollfd pf = {.fd = p[0], .events = POLLIN};
+    CHECK_EQ(sy_poll(&pf, 1, sy_now() + 2000000000ll), 1);
+    CHECK_EQ(sy_close(p[0]), 0);
+    CHECK_EQ(sy_close(p[1]), 0);
+    return 0;
+}
+
+static void test_plain_close_then_reuse(void)
+{
+    run(1, init_plain_close_reuse);
+    run(2, init_plain_close_reuse);
+}
+
+/* sy_write writes the whole buffer, as a blocking write(2) does. */
+static int wp[2];
+
+static int drain(void *arg)
+{
+    size_t want = (size_t)(long)arg, got = 0;
+    static char buf[65536];
+    while (got < want) {
+        ssize_t n = sy_read(wp[0], buf, sizeof buf);
+        CHECK(n > 0);
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+static int init_write_whole(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(pipe(wp), 0);
+    static char big[1 << 20];
+    CHECK(sy_spawn(drain, (void *)(long)sizeof big, NULL) > 0);
+    CHECK_EQ(sy_write(wp[1], big, sizeof big), (long)sizeof big);
+    CHECK(sy_wait(-1, NULL, 0) > 0);
+    CHECK_EQ(sy_close(wp[0]), 0);
+    CHECK_EQ(sy_close(wp[1]), 0);
+    return 0;
+}
+
+static void test_write_whole_buffer(void)
+{
+    run(1, init_write_whole);
+    run(2, init_write_whole);
+}
+
+/* POLLHUP is reported even when no event was asked for. */
+static int hp[2];
+
+static int hangup(void *arg)
+{
+    (void)arg;
+    sy_nanosleep(5000000);
+    CHECK_EQ(sy_close(hp[1]), 0);
+    return 0;
+}
+
+static int init_pollhup(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(pipe(hp), 0);
+    CHECK(sy_spawn(hangup, NULL, NULL) > 0);
+    struct pollfd pf = {.fd = hp[0], .events = 0};
+    CHECK_EQ(sy_poll(&pf, 1, sy_now() + 5000000000ll), 1);
+    CHECK(pf.revents & POLLHUP);
+    CHECK(sy_wait(-1, NULL, 0) > 0);
+    CHECK_EQ(sy_close(hp[0]), 0);
+    return 0;
+}
+
+static void test_pollhup_without_events(void)
+{
+    run(1, init_pollhup);
+    run(2, init_pollhup);
+}
+
+/* After an fd wait, a real deadlock is still found. */
+static int dl_chan;
+
+static int init_deadlock_after_io(void *arg)
+{
+    (void)arg;
+    int p[2];
+    CHECK_EQ(pipe(p), 0);
+    char c;
+    CHECK_EQ(sy_read_until(p[0], &c, 1, sy_now() + 2000000), -ETIMEDOUT);
+    CHECK_EQ(sy_close(p[0]), 0);
+    CHECK_EQ(sy_close(p[1]), 0);
+    sy_sleep(&dl_chan, NULL); /* nobody will wake it: -EINTR after the report */
+    return 0;
+}
+
+static void test_deadlock_found_after_io(void)
+{
+    for (int ncpu = 1; ncpu <= 2; ncpu++) {
+        sy_config cfg = {.ncpu = ncpu};
+        fprintf(stderr, "[a deadlock report is expected:]\n");
+        CHECK_EQ(sy_run(&cfg, init_deadlock_after_io, NULL), -EDEADLK);
+    }
+}
+
 int main(void)
 {
     RUN(test_eperm_outside);
@@ -458,5 +582,9 @@ int main(void)
     RUN(test_waiting_on_fd_is_not_deadlock);
     RUN(test_file_eperm_outside);
     RUN(test_files_on_workers);
+    RUN(test_plain_close_then_reuse);
+    RUN(test_write_whole_buffer);
+    RUN(test_pollhup_without_events);
+    RUN(test_deadlock_found_after_io);
     return 0;
 }
