@@ -495,8 +495,13 @@ SY_API int sy_select(sy_select_case *cases, int ncases, int64_t deadline);
  * What this means for your fds:
  *   - the runtime sets O_NONBLOCK on an fd the first time a task waits on
  *     it (as Go does), and leaves it set;
- *   - close an fd tasks may wait on with sy_close: it wakes them with -EBADF
- *     (a plain close() leaves them asleep until their deadline or a kill);
+ *   - sy_close (or a plain close(), which the library interposes) from a
+ *     task wakes the tasks waiting on the fd with -EBADF and forgets the
+ *     fd, so that the number's next life starts afresh; a close() from a
+ *     plain thread forgets it but wakes nobody, and a close inside the C
+ *     library (fclose's) is not seen: sy_close such fds first;
+ *   - sy_write and sy_send write the whole buffer, as the blocking calls do
+ *     (a deadline or a kill midway returns the count written);
  *   - sy_readv, sy_writev, sy_recv... on a regular file run on the task's
  *     CPU and block it while the disk works (sy_read, sy_write do not).
  *
