@@ -14,6 +14,8 @@
  *   b_io [--tsv] all | pingpong | conns [SECONDS]
  *     pingpong   one connection, 64-byte ping-pong: round trips/s, p50, p99
  *     conns      100 and 1000 connections, 64-byte ping-pong each: msgs/s
+ *     idle       10,000 idle connections: the server's CPU use over 2 s
+ *                (must be ~0) and its memory (RSS) per connection
  *   b_io serve-sy PORT | serve-epoll PORT     (the servers, run by b_io)
  *
  * Targets (issue 8): Switchyard on one CPU >= 0.9x the C loop on rate and
@@ -31,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -276,6 +279,75 @@ static struct result load(int port, pid_t server, int nconn, double secs)
     return res;
 }
 
+static long proc_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+struct idle_result {
+    double cpu_pct;     /* of one core, over the idle interval */
+    double kib_per_conn;
+    int conns;
+};
+
+/* Open n connections to the server and leave them idle. */
+static struct idle_result idle(int port, pid_t server, int n, double secs)
+{
+    struct idle_result res = {0};
+    long rss0 = proc_rss_kib(server);
+    int *fds = calloc((size_t)n, sizeof *fds);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&a, sizeof a) != 0) {
+            if (fds[i] >= 0)
+                close(fds[i]);
+            fds[i] = -1;
+            continue;
+        }
+        ok++;
+    }
+    /* one round trip on the last: the server has accepted them all (FIFO) */
+    char m[MSG] = {0};
+    for (int i = n - 1; i >= 0; i--)
+        if (fds[i] >= 0) {
+            if (write(fds[i], m, MSG) == MSG) {
+                int got = 0;
+                while (got < MSG) {
+                    ssize_t r = read(fds[i], m, MSG);
+                    if (r <= 0)
+                        break;
+                    got += (int)r;
+                }
+            }
+            break;
+        }
+    usleep(200000);
+    uint64_t c0 = proc_cpu_ns(server), t0 = now_ns();
+    usleep((useconds_t)(secs * 1e6));
+    uint64_t c1 = proc_cpu_ns(server), t1 = now_ns();
+    long rss1 = proc_rss_kib(server);
+    res.conns = ok;
+    res.cpu_pct = 100.0 * (double)(c1 - c0) / (double)(t1 - t0);
+    res.kib_per_conn = ok ? (double)(rss1 - rss0) / ok : 0;
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(fds);
+    return res;
+}
+
 /* ---------------------------------------------------------- servers run */
 
 struct server {
@@ -358,7 +430,7 @@ int main(int argc, char **argv)
         return serve_sy(atoi(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "serve-epoll"))
         return serve_epoll(atoi(argv[2]));
-    int a = bench_args(argc, argv, "all|pingpong|conns [SECONDS]");
+    int a = bench_args(argc, argv, "all|pingpong|conns|idle [SECONDS]");
     const char *what = argv[a];
     double secs = a + 1 < argc ? atof(argv[a + 1]) : 2.0;
     signal(SIGPIPE, SIG_IGN);
@@ -373,7 +445,38 @@ int main(int argc, char **argv)
         printf("# Go or bench/go/echo.go not found (run from the project root): no Go rows\n");
     struct { const char *name; int nconn; } runs[] = {{"PingPong64/c1", 1}, {"PingPong64/c100", 100},
                                                        {"PingPong64/c1000", 1000}};
-    int port = 20000 + (int)(getpid() % 20000);
+    int port = 20000 + (int)(getpid() % 10000); /* below the ephemeral ports (32768-) */
+    if (!strcmp(what, "idle") || !strcmp(what, "all")) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max; /* the servers inherit it */
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        int n = 10000;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 100)
+            n = (int)rl.rlim_cur - 100;
+        for (int k = 0; k < nkinds; k++) {
+            struct server s;
+            if (!start_server(&s, kinds[k], port++)) {
+                printf("# %s: did not start\n", kinds[k]);
+                continue;
+            }
+            struct idle_result r = idle(s.port, s.pid, n, secs);
+            stop_server(&s);
+            if (bench_tsv) {
+                printf("%s\tidle_cpu\t%.3f\t%%\n%s\tidle_mem\t%.2f\tKiB/conn\n", kinds[k], r.cpu_pct,
+                       kinds[k], r.kib_per_conn);
+            } else {
+                printf("BenchmarkIdle%d/%s \t%8.3f %%cpu\t%8.2f KiB/conn\n", r.conns, kinds[k], r.cpu_pct,
+                       r.kib_per_conn);
+                fflush(stdout);
+            }
+        }
+        if (!bench_tsv)
+            printf("# idle connections: target under 1 %% of a CPU\n");
+        if (!strcmp(what, "idle"))
+            return 0;
+    }
     struct result best[3][3] = {{{0}}};
     for (int r = 0; r < 3; r++) {
         if (!strcmp(what, "pingpong") && r > 0)
