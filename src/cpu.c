@@ -130,11 +130,20 @@ static bool park(struct cpu *c, uint64_t retry_ns)
         if (soon < deadline)
             deadline = soon;
         owner = true; /* a timeout of our own; timers stay with their owner */
-    } else if (deadline != UINT64_MAX) {
-        struct cpu *none = NULL;
-        owner = __atomic_compare_exchange_n(&rt.timer_owner, &none, c, false,
-                                            __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
     } else {
+        if (deadline != UINT64_MAX) {
+            struct cpu *none = NULL;
+            owner = __atomic_compare_exchange_n(&rt.timer_owner, &none, c, false,
+                                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        }
+    }
+    /* Without a timeout of its own (no timers, or another CPU owns them) a
+     * CPU parks counted: it waits for a kick.  (It parked uncounted when
+     * another CPU owned the timers, and stayed so once they were gone: the
+     * last CPU to park then never saw every CPU parked, and a deadlock
+     * after a timed sleep or an fd wait on 2 CPUs hung; t_io found it.)
+     * With a timer pending, the check below finds no deadlock. */
+    if (!retry_ns && !owner) {
         counted = true;
         uint64_t epoch = __atomic_load_n(&rt.park_epoch, __ATOMIC_SEQ_CST);
         if (__atomic_add_fetch(&rt.nparked, 1, __ATOMIC_SEQ_CST) == rt.ncpu &&

@@ -229,6 +229,26 @@ static void test_deadlock(void)
     CHECK_EQ(sy_run(NULL, nop, NULL), 0);
 }
 
+/* A deadlock after a timed sleep, on 2 CPUs: the CPU that did not own the
+ * timer parked uncounted and stayed so, and the detector never fired (a
+ * hang, found by t_io). */
+static int init_deadlock_after_timer(void *arg)
+{
+    (void)arg;
+    static int chan;
+    CHECK_EQ(sy_nanosleep(2000000), 0);
+    CHECK_EQ(sy_sleep(&chan, NULL), -EINTR); /* killed by the deadlock breaker */
+    return 0;
+}
+
+static void test_deadlock_after_timer(void)
+{
+    for (int ncpu = 1; ncpu <= 4; ncpu++) {
+        sy_config cfg = {.ncpu = ncpu};
+        CHECK_EQ(sy_run(&cfg, init_deadlock_after_timer, NULL), -EDEADLK);
+    }
+}
+
 static void test_strerror(void)
 {
     CHECK(strstr(sy_strerror(-EPERM), "not called from a Switchyard task"));
@@ -248,6 +268,7 @@ int main(void)
     RUN(test_task_limit);
     RUN(test_nomem);
     RUN(test_deadlock);
+    RUN(test_deadlock_after_timer);
     RUN(test_strerror);
     return 0;
 }
