@@ -4,8 +4,8 @@
  * use-after-free: the waiter then locks the object to clean up), and a
  * sy_once whose initialiser's task exits inside it goes back to "not run".
  *
- * The stale-record case: a waiter (pinned to CPU 0) waits with a 1 ms
- * deadline; the driver (pinned to CPU 0 too, no preemption) spins 20 ms, so
+ * The stale-record case: a waiter (pinned to CPU 0) waits with a 50 ms
+ * deadline; the driver (pinned to CPU 0 too, no preemption) spins 100 ms, so
  * CPU 1 fires the waiter's timer but the waiter cannot run; the driver's
  * operation then finds the waiter's record stale and takes it off the
  * queue.  Destroy must still say -EBUSY.  (On a loaded machine CPU 1 may
@@ -36,7 +36,7 @@ static int waiter(void *arg)
 {
     (void)arg;
     long v;
-    int64_t dl = sy_now() + 1000000;
+    int64_t dl = sy_now() + 50000000; /* long enough to be asleep by then, even under valgrind */
     w_in = 1;
     switch (mode) {
     case M_CHAN: w_result = sy_chan_recv_until(ch, &v, dl); break;
@@ -68,17 +68,17 @@ static int driver(void *arg)
     int d = 0;
     switch (mode) {
     case M_CHAN:
-        spin_ms(20);
+        spin_ms(100);
         CHECK_EQ(sy_chan_trysend(ch, &v), -EAGAIN); /* takes the stale record off */
         d = sy_chan_destroy(ch);
         break;
     case M_COND:
-        spin_ms(20);
+        spin_ms(100);
         CHECK_EQ(sy_cond_signal(&cv), 0);
         d = sy_cond_destroy(&cv);
         break;
     case M_SEM:
-        spin_ms(20);
+        spin_ms(100);
         CHECK_EQ(sy_sem_post(&s), 0);
         d = sy_sem_destroy(&s);
         break;
