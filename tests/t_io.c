@@ -259,13 +259,16 @@ static int init_deadline_kill_close(void *arg)
     /* sy_close wakes readers with -EBADF */
     pid = sy_spawn(victim, NULL, NULL);
     CHECK(pid > 0);
-    sy_nanosleep(5000000);
-    sy_task_info info[8];
-    int n = sy_ps(info, 8);
+    /* until it is asleep on the pipe (slow under valgrind and emulators) */
     bool seen = false;
-    for (int i = 0; i < n; i++)
-        if (info[i].pid == pid)
-            seen = info[i].state == SY_SLEEPING && !strcmp(info[i].wait_kind, "io");
+    for (int k = 0; k < 10000 && !seen; k++) {
+        sy_nanosleep(1000000);
+        sy_task_info info[8];
+        int n = sy_ps(info, 8);
+        for (int i = 0; i < n; i++)
+            if (info[i].pid == pid)
+                seen = info[i].state == SY_SLEEPING && !strcmp(info[i].wait_kind, "io");
+    }
     CHECK(seen);
     CHECK_EQ(sy_close(p[0]), 0);
     CHECK_EQ(sy_wait(pid, &st, 0), pid);
