@@ -274,7 +274,7 @@ int sy_chan_close(sy_chan *ch)
         return -EPERM;
     if (!chan_ok(ch))
         return -EINVAL;
-    struct task *chain = NULL, **tail = &chain, *t;
+    struct task *chain = NULL, **tail = &chain;
     obj_lock(&ch->lock, LOCK_OBJ);
     if (ch->closed) {
         obj_unlock(&ch->lock);
@@ -285,11 +285,7 @@ int sy_chan_close(sy_chan *ch)
      * and senders (their elements were not sent) */
     sy_waitq_ *qs[2] = {&ch->recvq, &ch->sendq};
     for (int i = 0; i < 2; i++)
-        while ((t = wq_fire_first(qs[i], -EPIPE, NULL)) != NULL) {
-            t->rq_next = NULL;
-            *tail = t;
-            tail = &t->rq_next;
-        }
+        wq_fire_all(qs[i], -EPIPE, &tail);
     obj_unlock(&ch->lock);
     wake_chain(chain);
     return 0;

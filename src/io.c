@@ -67,6 +67,13 @@ static uint64_t last_poll_ns;     /* when some CPU last polled (atomic) */
 
 /* ------------------------------------------------------------- the table */
 
+/* An fd's state is written under its lock (or atomically by a close from a
+ * thread that is not a CPU) and read without it on the try's fast path. */
+static inline int fd_state(const struct fdesc *d)
+{
+    return __atomic_load_n(&d->state, __ATOMIC_RELAXED);
+}
+
 /* The fd's descriptor, allocated on first use; NULL for a negative fd or
  * one past the table (-EBADF), or no memory (*err). */
 static struct fdesc *fdesc_get(int fd, int *err)
@@ -128,7 +135,7 @@ static int io_setup(void)
  * 0, or -errno (EBADF: not an open fd). */
 static int fd_register(struct fdesc *d, int fd)
 {
-    if (d->state != FD_NEW)
+    if (fd_state(d) != FD_NEW)
         return 0;
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0)
@@ -140,9 +147,9 @@ static int fd_register(struct fdesc *d, int fd)
                              .data.u64 = (uint64_t)gen << 32 | (uint32_t)fd};
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ||
         (errno == EEXIST && epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == 0)) {
-        d->state = FD_POLLED; /* (EEXIST: in it already - a dup? - with our tag now) */
+        __atomic_store_n(&d->state, FD_POLLED, __ATOMIC_RELAXED); /* (EEXIST: in it already - a dup? - with our tag now) */
     } else if (errno == EPERM) {
-        d->state = FD_UNPOLLABLE; /* a regular file or a directory: always ready */
+        __atomic_store_n(&d->state, FD_UNPOLLABLE, __ATOMIC_RELAXED); /* a regular file or a directory: always ready */
     } else {
         return -errno;
     }
@@ -152,18 +159,6 @@ static int fd_register(struct fdesc *d, int fd)
 /* ------------------------------------------------------------ the poller */
 
 static void kick_a_parked_cpu(struct cpu *c);
-
-/* Wake the tasks on a queue (result: 0, try again; or -EBADF), chaining
- * them for wake_chain.  fd's lock held. */
-static void fire_all(sy_waitq_ *q, int result, struct task ***tail)
-{
-    struct task *t;
-    while ((t = wq_fire_first(q, result, NULL)) != NULL) {
-        t->rq_next = NULL;
-        **tail = t;
-        *tail = &t->rq_next;
-    }
-}
 
 /* Poll the epoll, waiting up to timeout_ms (-1: no limit), and wake the
  * tasks whose fds became ready.  Returns how many events it handled. */
@@ -197,11 +192,11 @@ static int netpoll(int timeout_ms, bool is_poller)
         if (__atomic_load_n(&d->gen, __ATOMIC_RELAXED) == (uint32_t)(tag >> 32)) {
             if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
                 __atomic_store_n(&d->rseq, d->rseq + 1, __ATOMIC_RELEASE);
-                fire_all(&d->rq, 0, &tail);
+                wq_fire_all(&d->rq, 0, &tail);
             }
             if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
                 __atomic_store_n(&d->wseq, d->wseq + 1, __ATOMIC_RELEASE);
-                fire_all(&d->wq, 0, &tail);
+                wq_fire_all(&d->wq, 0, &tail);
             }
         }
         obj_unlock(&d->lock);
@@ -344,7 +339,7 @@ static int io_wait(struct cpu *c, int fd, struct fdesc *d, bool write, uint32_t 
         return -EBADF; /* closed by sy_close since the try */
     }
     err = fd_register(d, fd);
-    if (!err && d->state == FD_UNPOLLABLE) {
+    if (!err && fd_state(d) == FD_UNPOLLABLE) {
         obj_unlock(&d->lock);
         return 0; /* always ready: the try blocks, or fails for real */
     }
@@ -445,7 +440,7 @@ static ssize_t io_op(enum op op, int fd, const struct io_args *a, int64_t deadli
     struct fdesc *d = io_begin(fd, write, &seq, &gen, &err);
     if (!d)
         return err;
-    if (d->state == FD_NEW) {
+    if (fd_state(d) == FD_NEW) {
         /* first contact: non-blocking from now on, so a try cannot block */
         obj_lock(&d->lock, LOCK_OBJ);
         err = io_setup();
@@ -456,7 +451,7 @@ static ssize_t io_op(enum op op, int fd, const struct io_args *a, int64_t deadli
             return err;
         d = io_begin(fd, write, &seq, &gen, &err);
     }
-    if (d->state == FD_UNPOLLABLE && (op == OP_READ || op == OP_WRITE))
+    if (fd_state(d) == FD_UNPOLLABLE && (op == OP_READ || op == OP_WRITE))
         return sy__file_rw(fd, a->buf, a->cbuf, a->n, write); /* a regular file:
                                                                  the workers */
     /* write and send finish the whole buffer, as the blocking calls do (a
@@ -650,8 +645,7 @@ static int io_close(int fd)
         struct fdesc *ch = __atomic_load_n(&chunks[fd / FD_CHUNK], __ATOMIC_ACQUIRE);
         d = ch ? &ch[fd % FD_CHUNK] : NULL;
     }
-    if (!d || (__atomic_load_n(&d->state, __ATOMIC_RELAXED) == FD_NEW &&
-               wq_empty(&d->rq) && wq_empty(&d->wq)))
+    if (!d || fd_state(d) == FD_NEW) /* (a task waits only on a registered fd) */
         return syscall(SYS_close, fd) == 0 ? 0 : -errno;
     if (!this_cpu()) {
         __atomic_add_fetch(&d->gen, 1, __ATOMIC_RELEASE);
@@ -663,8 +657,8 @@ static int io_close(int fd)
     __atomic_store_n(&d->gen, d->gen + 1, __ATOMIC_RELEASE);
     __atomic_store_n(&d->state, FD_NEW, __ATOMIC_RELAXED); /* closing leaves the epoll */
     int r = syscall(SYS_close, fd) == 0 ? 0 : -errno;
-    fire_all(&d->rq, -EBADF, &tail);
-    fire_all(&d->wq, -EBADF, &tail);
+    wq_fire_all(&d->rq, -EBADF, &tail);
+    wq_fire_all(&d->wq, -EBADF, &tail);
     obj_unlock(&d->lock);
     wake_chain(chain);
     return r;
@@ -754,14 +748,14 @@ int sy_poll(struct pollfd *fds, nfds_t n, int64_t deadline)
         int nd = 0;
         for (nfds_t i = 0; i < n; i++) {
             struct fdesc *d = fds[i].fd >= 0 ? fdesc_get(fds[i].fd, &err) : NULL;
-            if (d && d->state == FD_NEW) {
+            if (d && fd_state(d) == FD_NEW) {
                 obj_lock(&d->lock, LOCK_OBJ);
-                if (d->state == FD_NEW)
+                if (fd_state(d) == FD_NEW)
                     (void)fd_register(d, fds[i].fd); /* failed (not open): poll(2)
                                                         reports POLLNVAL itself */
                 obj_unlock(&d->lock);
             }
-            ds[i] = d && d->state == FD_POLLED ? d : NULL;
+            ds[i] = d && fd_state(d) == FD_POLLED ? d : NULL;
             seqs[2 * i] = ds[i] ? __atomic_load_n(&d->rseq, __ATOMIC_ACQUIRE) : 0;
             seqs[2 * i + 1] = ds[i] ? __atomic_load_n(&d->wseq, __ATOMIC_ACQUIRE) : 0;
             if (ds[i])

@@ -432,20 +432,19 @@ static int cond_wake(sy_cond *cv, bool all)
         return -EPERM;
     if (!cv)
         return -EINVAL;
-    struct task *chain = NULL, **tail = &chain, *t;
+    struct task *chain = NULL, **tail = &chain;
     obj_lock(&cv->lock_, LOCK_COND);
     if (cv->spare_ == DEAD_MARK) {
         obj_unlock(&cv->lock_);
         return -EINVAL;
     }
-    while ((t = wq_fire_first(&cv->q_, 0, NULL)) != NULL) {
-        t->rq_next = NULL;
-        *tail = t;
-        tail = &t->rq_next;
-        if (!all)
-            break;
-    }
+    if (all)
+        wq_fire_all(&cv->q_, 0, &tail);
+    else
+        chain = wq_fire_first(&cv->q_, 0, NULL);
     obj_unlock(&cv->lock_);
+    if (chain && !all)
+        chain->rq_next = NULL;
     wake_chain(chain);
     return 0;
 }
@@ -867,7 +866,7 @@ int sy_waitgroup_add(sy_waitgroup *wg, int64_t n)
         return -EPERM;
     if (!wg)
         return -EINVAL;
-    struct task *chain = NULL, **tail = &chain, *t;
+    struct task *chain = NULL, **tail = &chain;
     obj_lock(&wg->lock_, LOCK_OBJ);
     int err = 0;
     int64_t nc;
@@ -875,11 +874,8 @@ int sy_waitgroup_add(sy_waitgroup *wg, int64_t n)
         err = -EINVAL;
     } else {
         wg->count_ = nc;
-        while (nc == 0 && (t = wq_fire_first(&wg->q_, 0, NULL)) != NULL) {
-            t->rq_next = NULL;
-            *tail = t;
-            tail = &t->rq_next;
-        }
+        if (nc == 0)
+            wq_fire_all(&wg->q_, 0, &tail);
     }
     obj_unlock(&wg->lock_);
     wake_chain(chain);
@@ -943,12 +939,8 @@ struct once_frame {
 /* Wake every waiter of `once` (they look at its state again).  Lock held. */
 static struct task *once_wake_locked(sy_once *once)
 {
-    struct task *chain = NULL, **tail = &chain, *t;
-    while ((t = wq_fire_first(&once->q_, 0, NULL)) != NULL) {
-        t->rq_next = NULL;
-        *tail = t;
-        tail = &t->rq_next;
-    }
+    struct task *chain = NULL, **tail = &chain;
+    wq_fire_all(&once->q_, 0, &tail);
     return chain;
 }
 

@@ -248,6 +248,23 @@ static inline int sy__deadline_check(int64_t deadline)
     return deadline == SY_FOREVER ? 0 : sy__deadline_check_slow(deadline);
 }
 
+/* Fire every record on q with `result`, appending the tasks that were
+ * still waiting to a chain (through rq_next: they are on no run queue while
+ * fired and not yet woken) for wake_chain once the lock is dropped.
+ * Returns how many.  Object lock held. */
+static inline int wq_fire_all(sy_waitq_ *q, int result, struct task ***tail)
+{
+    struct task *t;
+    int n = 0;
+    while ((t = wq_fire_first(q, result, NULL)) != NULL) {
+        t->rq_next = NULL;
+        **tail = t;
+        *tail = &t->rq_next;
+        n++;
+    }
+    return n;
+}
+
 /* Wake a chain of fired tasks linked through rq_next (they are on no run
  * queue while fired and not yet woken). */
 static inline void wake_chain(struct task *t)
