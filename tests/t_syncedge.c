@@ -12,6 +12,7 @@
  * fire late; the record is then still queued and destroy says -EBUSY for
  * that reason: the test holds either way.) */
 #include <errno.h>
+#include <stdint.h>
 #include <stdbool.h>
 
 #include "test.h"
@@ -195,6 +196,51 @@ static void test_once_runner_exits_inside(void)
     }
 }
 
+/* ------------------------- bogus deadlines: -EINVAL, nothing left behind */
+
+static int init_bad_deadlines(void *arg)
+{
+    (void)arg;
+    sy_mutex bm = SY_MUTEX_INIT;
+    sy_sem bs = SY_SEM_INIT(0);
+    sy_chan *bc;
+    static int chan;
+    CHECK_EQ(sy_chan_create(&bc, sizeof(long), 0), 0);
+    CHECK_EQ(sy_mutex_lock(&bm), 0);
+    long v = 0;
+    int p[2];
+    CHECK_EQ(pipe(p), 0);
+    char c;
+    const int64_t bad[] = {-2, -1000000000, INT64_MIN};
+    for (int i = 0; i < 3; i++) {
+        /* each would have to wait: a negative deadline other than
+         * SY_FOREVER is bad input */
+        CHECK_EQ(sy_sem_wait_until(&bs, bad[i]), -EINVAL);
+        CHECK_EQ(sy_chan_recv_until(bc, &v, bad[i]), -EINVAL);
+        CHECK_EQ(sy_chan_send_until(bc, &v, bad[i]), -EINVAL);
+        CHECK_EQ(sy_sleep_until(&chan, NULL, bad[i]), -EINVAL);
+        CHECK_EQ(sy_read_until(p[0], &c, 1, bad[i]), -EINVAL);
+        sy_select_case cs[1] = {{.chan = bc, .op = SY_RECV, .elem = &v}};
+        CHECK_EQ(sy_select(cs, 1, bad[i]), -EINVAL);
+    }
+    /* nothing was left queued */
+    CHECK_EQ(sy_chan_destroy(bc), 0);
+    CHECK_EQ(sy_sem_destroy(&bs), 0);
+    CHECK_EQ(sy_mutex_unlock(&bm), 0);
+    CHECK_EQ(sy_mutex_destroy(&bm), 0);
+    CHECK_EQ(sy_close(p[0]), 0);
+    CHECK_EQ(sy_close(p[1]), 0);
+    return 0;
+}
+
+static void test_bad_deadlines(void)
+{
+    for (int ncpu = 1; ncpu <= 2; ncpu++) {
+        sy_config cfg = {.ncpu = ncpu};
+        CHECK_EQ(sy_run(&cfg, init_bad_deadlines, NULL), 0);
+    }
+}
+
 int main(void)
 {
     RUN(test_destroy_chan_stale_waiter);
@@ -202,5 +248,6 @@ int main(void)
     RUN(test_destroy_sem_stale_waiter);
     RUN(test_destroy_select_served);
     RUN(test_once_runner_exits_inside);
+    RUN(test_bad_deadlines);
     return 0;
 }
