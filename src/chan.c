@@ -179,7 +179,7 @@ static int chan_wait_one(struct cpu *c, sy_chan *ch, sy_waitq_ *q, void *elem,
     wq_push(q, &w);
     waits_add(&ch->waits, 1);
     sy_spinlock *lk = &ch->lock;
-    err = sy__wait(c, &lk, 1, deadline, ch, WK_CHAN, true);
+    err = sy__wait(c, &lk, 1, deadline, ch, WK_CHAN, WAIT_KILLABLE);
     if (p->wait_fired == &w) {
         waits_add(&ch->waits, -1);
         return w.result; /* done by the other side: 0, or -EPIPE (closed) */
@@ -437,7 +437,7 @@ int sy_select(sy_select_case *cases, int ncases, int64_t deadline)
         wq_push(sc->op == SY_SEND ? &sc->chan->sendq : &sc->chan->recvq, w);
         waits_add(&sc->chan->waits, 1); /* its cleanup below locks it again */
     }
-    ret = sy__wait(c, locks, nlocks, deadline, cases, WK_SELECT, true);
+    ret = sy__wait(c, locks, nlocks, deadline, cases, WK_SELECT, WAIT_KILLABLE);
     waiter_t *fired = p->wait_fired;
     /* take the records that did not fire off their queues */
     lock_all(locks, nlocks);

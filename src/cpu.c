@@ -149,7 +149,7 @@ static bool park(struct cpu *c, uint64_t retry_ns)
         if (__atomic_add_fetch(&rt.nparked, 1, __ATOMIC_SEQ_CST) == rt.ncpu &&
             __atomic_load_n(&rt.nlive, __ATOMIC_SEQ_CST) > 0 && inboxes_empty() &&
             __atomic_load_n(&rt.timer_next, __ATOMIC_SEQ_CST) == UINT64_MAX &&
-            !sy__io_waiting() &&
+            !sy__io_waiting() && !sy__host_waiting() &&
             __atomic_load_n(&rt.park_epoch, __ATOMIC_SEQ_CST) == epoch) {
             __atomic_sub_fetch(&rt.nparked, 1, __ATOMIC_SEQ_CST);
             if (polling)

@@ -209,7 +209,7 @@ static ssize_t file_op(struct job *j)
          * kill or a spurious wake just makes us look again) */
         waiter_init(&j->w, p);
         sy_spinlock *lk = &j->lock;
-        sy__wait(c, &lk, 1, SY_FOREVER, j, WK_IO, false);
+        sy__wait(c, &lk, 1, SY_FOREVER, j, WK_IO, 0);
         c = this_cpu();
         obj_lock(&j->lock, LOCK_OBJ);
     }

@@ -1,134 +1,79 @@
 /*
- * hostlock.c - the host's lock calls, interposed: a task that holds a lock
- * of the host thread is not preempted.
- *
- * The problem: on one CPU, task A takes a pthread_mutex_t and the tick
- * preempts it inside; task B calls pthread_mutex_lock on the same mutex and
- * blocks the CPU's host thread in the kernel (futex); A, the only one that
- * could release it, never runs again.  Nothing in the runtime sleeps, so the
- * deadlock detector sees a busy CPU.  A spinning lock (pthread_spin_lock)
- * spins forever instead.  Kernels have the same rule: spin_lock() disables
- * preemption until spin_unlock().
- *
- * The rule here: every successful acquire of a host lock by a task counts
- * in the task (host_locks) and in its preempt count, as sy_preempt_disable()
- * does; the matching release takes both back and is a safe point
- * (resched_point: the switch a tick wanted while the lock was held happens
- * there).  Covered, when called by the program's own code (or by a shared
- * library through its PLT, when the runtime is the shared library):
- *     pthread_mutex_{lock,trylock,timedlock,clocklock,unlock}
- *     pthread_rwlock_{rd,wr,tryrd,trywr,timedrd,timedwr,clockrd,clockwr}lock,
- *     pthread_rwlock_unlock
- *     pthread_spin_{lock,trylock,unlock}
- *     flockfile, ftrylockfile, funlockfile
- *     mtx_{lock,trylock,timedlock,unlock} (C11; glibc maps them onto a
- *     pthread mutex inside the C library, so they are interposed apart)
- * A failed trylock or timed lock does not count; EOWNERDEAD (a robust
- * mutex) is an acquire.  An unlock that fails does not count, and one the
- * task has no count for (a lock taken before sy_run, by another thread or
- * by the idle context) changes nothing: the count never goes negative.
- * Locks taken inside the C library itself (malloc's, stdio's) never come
- * here; they need nothing, as the tick never switches a task inside a
- * shared library (preempt.c).
+ * hostlock.c - the host's threading calls, interposed: pthread mutexes,
+ * conditions, rwlocks, spinlocks, barriers and once, POSIX semaphores,
+ * flockfile, and C11's mtx_*, cnd_* and call_once.  hostsync.c has what
+ * they do (a task that waits sleeps, the owner of a lock is the task);
+ * this file has the names, the real calls, the switch that turns it off,
+ * and the objects glibc keeps.
  *
  * How: the library defines those public names, with default visibility and
  * listed in exports.map.  A program linked with the shared library finds
  * ours first when libswitchyard comes before the C library in its search
  * order (it does: the C library is always last); a program linked with the
- * static library gets them in its own text (sy_run refers to
- * sy__hostlock_init, so this object is always linked in, even by a program
- * whose only lock calls are weak references, as libstdc++'s gthreads are).
- * Each forwards to the next definition in the search order, found with
- * dlsym(RTLD_NEXT, name): the C library's, or a sanitizer's interceptor
- * when one is loaded before the C library (TSan then still sees every lock
- * and unlock).  All are resolved once, in a constructor (and again by
- * sy_run, which is free); a call that comes before that (another library's
+ * static library gets them in its own text (the archive member is pulled
+ * in by any of the names, and by sy_run, which refers to
+ * sy__hostlock_init).  C11's calls are interposed apart: glibc maps them
+ * onto its pthread calls inside the C library, where no interposition
+ * reaches.  The real calls are the next definitions in the search order,
+ * found with dlsym(RTLD_NEXT, name): the C library's, or a sanitizer's
+ * interceptor when one is loaded before the C library.  All are resolved
+ * once, in a constructor; a call that comes before that (another library's
  * constructor) resolves its own.  glibc's dlsym takes the loader's lock
- * through a pointer to the C library's own mutex code, never through these
- * names, so it cannot come back here.
+ * through the C library's own mutex code, never through these names, so it
+ * cannot come back here.
  *
- * Outside a task (no runtime on this thread, or the runtime's own idle
- * context) the calls forward untouched: one load of the thread's CPU
- * pointer more.  Inside one: two increments, and on release a check of
- * need_resched (b_hostlock measures it).  The wrappers live in sy_text with
- * the rest of the runtime, so a tick that lands between the real acquire
- * and the count (or the real release and the uncount) finds the runtime's
- * code and does not switch.
+ * Plain threads call the same implementation (an object is shared by both
+ * sides, used first by one and then by the other): outside a task the
+ * calls behave as glibc's, blocking in the kernel.
  *
- * What this does not do (a later step): the owner of a host lock is the
- * host thread, not the task.  Two tasks on one host thread are one owner to
- * a recursive or error-checking mutex, to flockfile's recursion, and to a
- * rwlock's writer check: a task that sleeps or yields while it holds one
- * (any runtime call that may switch) lets the next task on that thread
- * "re-enter" it, or block the thread; after such a switch it may also
- * resume on another host thread and unlock from there (an error-checking
- * mutex says EPERM).  The count travels with the task (it is in struct
- * task), so the task stays non-preemptible wherever it resumes until it
- * unlocks.  A lock taken by one task and released by another (undefined
- * for POSIX mutexes and spinlocks) leaves the first task's count up.
+ * Objects glibc keeps (process-shared ones, robust and priority mutexes,
+ * named semaphores: hostsync.c says why): a plain thread gets the real
+ * call; a task polls with the real try call, napping between tries (20 us,
+ * doubling to 5 ms), so its CPU runs others meanwhile.  A process-shared
+ * condition or barrier has no try call: a task that waits on one blocks
+ * its CPU's host thread (documented).
+ *
+ * The switch: SY_HOST_SYNC=off in the environment, read once before main.
+ * Then every call goes to the real one, and a task only counts the locks
+ * it holds (host_locks, in its preempt count: the tick does not preempt a
+ * holder, whose waiter would block the host thread) - what this file did
+ * before hostsync.c.  Decided once for the process: an object is never
+ * used under both.
+ *
+ * Cost, outside the objects glibc keeps: a load of the switch and of the
+ * object's kind more than the implementation's own (b_hostlock measures
+ * it against glibc's calls).  The wrappers live in sy_text with the rest
+ * of the runtime, so a tick that lands in one finds the runtime's code and
+ * does not switch.
  */
 #include <dlfcn.h>
-#include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
-#include <threads.h>
+#include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "hostsync.h"
 
 #define PUBLIC __attribute__((visibility("default")))
 
 /* ------------------------------------------------------ the real calls */
 
-#define REAL_DECL(f) static __typeof__(f) *real_##f;
-REAL_DECL(pthread_mutex_lock)
-REAL_DECL(pthread_mutex_trylock)
-REAL_DECL(pthread_mutex_timedlock)
-REAL_DECL(pthread_mutex_clocklock)
-REAL_DECL(pthread_mutex_unlock)
-REAL_DECL(pthread_rwlock_rdlock)
-REAL_DECL(pthread_rwlock_wrlock)
-REAL_DECL(pthread_rwlock_tryrdlock)
-REAL_DECL(pthread_rwlock_trywrlock)
-REAL_DECL(pthread_rwlock_timedrdlock)
-REAL_DECL(pthread_rwlock_timedwrlock)
-REAL_DECL(pthread_rwlock_clockrdlock)
-REAL_DECL(pthread_rwlock_clockwrlock)
-REAL_DECL(pthread_rwlock_unlock)
-REAL_DECL(pthread_spin_lock)
-REAL_DECL(pthread_spin_trylock)
-REAL_DECL(pthread_spin_unlock)
-REAL_DECL(flockfile)
-REAL_DECL(ftrylockfile)
-REAL_DECL(funlockfile)
-REAL_DECL(mtx_lock)
-REAL_DECL(mtx_trylock)
-REAL_DECL(mtx_timedlock)
-REAL_DECL(mtx_unlock)
+struct sy_real sy__real;
+bool sy__hostsync_off;
 
-/* Find the next definition of `name`; NULL if the C library has none (the
- * clock* calls before glibc 2.30). */
-static void *resolve(void **slot, const char *name)
+void *sy__real_resolve(void **slot, const char *name)
 {
     void *p = dlsym(RTLD_NEXT, name);
     __atomic_store_n(slot, p, __ATOMIC_RELAXED);
     return p;
 }
 
-/* The real f, resolved now if nobody did yet. */
-#define REAL(f)                                                                  \
-    __extension__({                                                              \
-        __typeof__(f) *p_ = __atomic_load_n(&real_##f, __ATOMIC_RELAXED);        \
-        if (unlikely(!p_))                                                       \
-            p_ = (__typeof__(f) *)resolve((void **)&real_##f, #f);               \
-        p_;                                                                      \
-    })
-
-/* A call that every C library has: without it nothing sensible can be done. */
-__attribute__((noreturn, cold)) static void missing(const char *name)
+void sy__real_missing(const char *name)
 {
-    static const char msg[] = "switchyard: no definition of a host lock call after the runtime's: ";
+    static const char msg[] = "switchyard: no definition of a host threading call after the "
+                              "runtime's: ";
     ssize_t r = write(2, msg, sizeof msg - 1);
-    r = write(2, name, __builtin_strlen(name));
+    r = write(2, name, strlen(name));
     static const char why[] = " (a statically linked program? dlsym(RTLD_NEXT) finds nothing "
                               "there: link the C library dynamically)\n";
     r = write(2, why, sizeof why - 1);
@@ -136,190 +81,634 @@ __attribute__((noreturn, cold)) static void missing(const char *name)
     abort();
 }
 
-#define REAL_NEEDED(f)                                                           \
-    __extension__({                                                              \
-        __typeof__(f) *q_ = REAL(f);                                             \
-        if (unlikely(!q_))                                                       \
-            missing(#f);                                                         \
-        q_;                                                                      \
-    })
-
 void sy__hostlock_init(void)
 {
-#define R(f) resolve((void **)&real_##f, #f);
-    R(pthread_mutex_lock)
-    R(pthread_mutex_trylock)
-    R(pthread_mutex_timedlock)
-    R(pthread_mutex_clocklock)
-    R(pthread_mutex_unlock)
-    R(pthread_rwlock_rdlock)
-    R(pthread_rwlock_wrlock)
-    R(pthread_rwlock_tryrdlock)
-    R(pthread_rwlock_trywrlock)
-    R(pthread_rwlock_timedrdlock)
-    R(pthread_rwlock_timedwrlock)
-    R(pthread_rwlock_clockrdlock)
-    R(pthread_rwlock_clockwrlock)
-    R(pthread_rwlock_unlock)
-    R(pthread_spin_lock)
-    R(pthread_spin_trylock)
-    R(pthread_spin_unlock)
-    R(flockfile)
-    R(ftrylockfile)
-    R(funlockfile)
-    R(mtx_lock)
-    R(mtx_trylock)
-    R(mtx_timedlock)
-    R(mtx_unlock)
+#define R(f) sy__real_resolve((void **)&sy__real.f, #f);
+    SY_REAL_CALLS(R)
 #undef R
 }
 
 __attribute__((constructor)) static void hostlock_ctor(void)
 {
+    const char *v = getenv("SY_HOST_SYNC");
+    sy__hostsync_off = v && (!strcmp(v, "off") || !strcmp(v, "0"));
     sy__hostlock_init();
+    pthread_atfork(NULL, NULL, sy__hs_forked);
 }
 
-/* ----------------------------------------------------------- the count */
+/* Is this object ours (not glibc's, and the switch on)? */
+#define OURS(foreign) (likely(!sy__hostsync_off) && !(foreign))
 
-/* Is the caller a task?  (Not a thread outside the runtime, nor the
- * runtime's own idle context.)  Outside, the wrappers tail-call the real
- * function: one thread-local load more than a direct call. */
-static inline bool in_task(void)
+/* ------------------------------------------- counting, and polling */
+
+/* A real acquire returned r: count it in the calling task if it took the
+ * lock (ok, or EOWNERDEAD: a robust mutex whose owner died). */
+static inline int counted(int r, int ok)
 {
-    struct cpu *c = this_cpu();
-    return c && c->curr != &c->idle;
-}
-
-/* The calling task took a host lock.  (The CPU is read again after the
- * real call, though a task cannot switch inside the C library.) */
-static inline void held(void)
-{
-    struct cpu *c = this_cpu();
-    if (!c)
-        return; /* not a runtime thread */
-    struct task *t = c->curr;
-    if (t == &c->idle)
-        return; /* the runtime's own context */
-    t->host_locks++;
-    /* two 4-byte increments, not one 8-byte vector add: the unlock's two
-     * 4-byte stores would not forward to its load (a stall every pair) */
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    t->preempt_count++;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* before the tick can see us return */
-}
-
-/* The calling task released one: a safe point once it holds none. */
-static inline void released(void)
-{
-    struct cpu *c = this_cpu();
-    if (!c)
-        return;
-    struct task *t = c->curr;
-    if (t == &c->idle || t->host_locks == 0)
-        return; /* not counted: taken outside this task */
-    t->host_locks--;
-    if (t->preempt_count > 0) /* an unbalanced sy_preempt_enable took it already */
-        t->preempt_count--;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the count drops before need_resched is read */
-    resched_point(c);
-}
-
-/* `none`, what a call returns when the C library has no such call (the
- * clock* ones before glibc 2.30), or MUST_EXIST for the calls every C
- * library has: a lock call that returned an error without locking would be
- * silent corruption, so the program stops with a message instead. */
-#define MUST_EXIST (-12345)
-
-/* One wrapper: forward to the real f; inside a task, a return of `ok` or
- * `ok2` calls `counted` (held or released). */
-#define WRAP(f, params, args, ok, ok2, none, counted)                           \
-    PUBLIC int f params                                                          \
-    {                                                                            \
-        __typeof__(f) *real = REAL(f);                                           \
-        if (unlikely(!real)) {                                                   \
-            if ((none) == MUST_EXIST)                                            \
-                missing(#f); /* never a lock call that takes no lock */          \
-            return none;                                                         \
-        }                                                                        \
-        if (!in_task())                                                          \
-            return real args;                                                    \
-        int r = real args;                                                       \
-        if (r == (ok) || r == (ok2))                                             \
-            counted();                                                           \
-        return r;                                                                \
+    if (r == ok || r == EOWNERDEAD) {
+        struct cpu *c;
+        struct task *t = hs_task(&c);
+        if (t)
+            hs_held(t);
     }
+    return r;
+}
 
-/* Acquire calls count a success (`ok`: what the call returns for one);
- * release calls uncount one. */
-#define ACQUIRE(f, params, args, ok, ok2, none) WRAP(f, params, args, ok, ok2, none, held)
-#define RELEASE(f, params, args, ok, none) WRAP(f, params, args, ok, ok, none, released)
+/* A real release returned r. */
+static inline int uncounted(int r, int ok)
+{
+    if (r == ok) {
+        struct cpu *c;
+        struct task *t = hs_task(&c);
+        if (t)
+            hs_released(t, true);
+    }
+    return r;
+}
+
+/* The deadline of a timed call (SY_FOREVER for the others); EINVAL. */
+static inline int deadline_of(int how, clockid_t clk, const struct timespec *ts, int64_t *d)
+{
+    *d = SY_FOREVER;
+    return how == HS_TIMED ? sy__hs_deadline(clk, ts, d) : 0;
+}
+
+/* A task waits for an object glibc keeps: `try` (an expression) until it
+ * is not `busy`, napping between tries, until the deadline (ETIMEDOUT).
+ * Evaluates to the try's last result. */
+#define POLL(t, c, obj, deadline, busy, try)                                     \
+    __extension__({                                                              \
+        int r_;                                                                  \
+        for (unsigned n_ = 0;; n_++) {                                           \
+            r_ = (try);                                                          \
+            if (r_ != (busy))                                                    \
+                break;                                                           \
+            if ((deadline) != SY_FOREVER && (uint64_t)(deadline) <= sy__now_ns()) { \
+                r_ = ETIMEDOUT;                                                  \
+                break;                                                           \
+            }                                                                    \
+            sy__hs_nap(t, c, n_ < 8 ? 20000u << n_ : 5000000u, obj);             \
+            c = this_cpu();                                                      \
+        }                                                                        \
+        r_;                                                                      \
+    })
 
 /* ------------------------------------------------------ pthread mutexes */
 
-/* EOWNERDEAD: a robust mutex whose owner died, acquired all the same */
-ACQUIRE(pthread_mutex_lock, (pthread_mutex_t *m), (m), 0, EOWNERDEAD, MUST_EXIST)
-ACQUIRE(pthread_mutex_trylock, (pthread_mutex_t *m), (m), 0, EOWNERDEAD, MUST_EXIST)
-ACQUIRE(pthread_mutex_timedlock, (pthread_mutex_t *restrict m, const struct timespec *restrict ts),
-        (m, ts), 0, EOWNERDEAD, MUST_EXIST)
-ACQUIRE(pthread_mutex_clocklock,
-        (pthread_mutex_t *restrict m, clockid_t clk, const struct timespec *restrict ts),
-        (m, clk, ts), 0, EOWNERDEAD, ENOSYS)
-RELEASE(pthread_mutex_unlock, (pthread_mutex_t *m), (m), 0, MUST_EXIST)
+/* A lock of a mutex glibc keeps (or any, with the switch off). */
+static int real_mutex_lock(pthread_mutex_t *m, int how, clockid_t clk,
+                           const struct timespec *ts, bool clock)
+{
+    struct cpu *c;
+    struct task *t = hs_task(&c);
+    if (!t || sy__hostsync_off) {
+        int r = how == HS_TRY     ? REAL(pthread_mutex_trylock)(m)
+                : how == HS_BLOCK ? REAL(pthread_mutex_lock)(m)
+                : clock           ? REAL(pthread_mutex_clocklock)(m, clk, ts)
+                                  : REAL(pthread_mutex_timedlock)(m, ts);
+        return counted(r, 0);
+    }
+    int64_t d;
+    int e = deadline_of(how, clk, ts, &d);
+    int r = REAL(pthread_mutex_trylock)(m);
+    if (r == EBUSY && how != HS_TRY)
+        r = e ? e : POLL(t, c, m, d, EBUSY, REAL(pthread_mutex_trylock)(m));
+    return counted(r, 0);
+}
+
+PUBLIC int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hm_init(m, a);
+        if (r != HS_FOREIGN)
+            return r;
+    }
+    return REAL(pthread_mutex_init)(m, a);
+}
+
+PUBLIC int pthread_mutex_destroy(pthread_mutex_t *m)
+{
+    if (OURS(sy__hm_foreign(m)))
+        return sy__hm_destroy(m);
+    return REAL(pthread_mutex_destroy)(m);
+}
+
+PUBLIC int pthread_mutex_lock(pthread_mutex_t *m)
+{
+    if (OURS(sy__hm_foreign(m)))
+        return sy__hm_lock(m, HS_BLOCK, CLOCK_REALTIME, NULL);
+    return real_mutex_lock(m, HS_BLOCK, CLOCK_REALTIME, NULL, false);
+}
+
+PUBLIC int pthread_mutex_trylock(pthread_mutex_t *m)
+{
+    if (OURS(sy__hm_foreign(m)))
+        return sy__hm_lock(m, HS_TRY, CLOCK_REALTIME, NULL);
+    return real_mutex_lock(m, HS_TRY, CLOCK_REALTIME, NULL, false);
+}
+
+PUBLIC int pthread_mutex_timedlock(pthread_mutex_t *restrict m,
+                                   const struct timespec *restrict ts)
+{
+    if (OURS(sy__hm_foreign(m)))
+        return sy__hm_lock(m, HS_TIMED, CLOCK_REALTIME, ts);
+    return real_mutex_lock(m, HS_TIMED, CLOCK_REALTIME, ts, false);
+}
+
+PUBLIC int pthread_mutex_clocklock(pthread_mutex_t *restrict m, clockid_t clk,
+                                   const struct timespec *restrict ts)
+{
+    if (OURS(sy__hm_foreign(m)))
+        return sy__hm_lock(m, HS_TIMED, clk, ts);
+    return real_mutex_lock(m, HS_TIMED, clk, ts, true);
+}
+
+PUBLIC int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+    if (OURS(sy__hm_foreign(m)))
+        return sy__hm_unlock(m);
+    return uncounted(REAL(pthread_mutex_unlock)(m), 0);
+}
+
+/* --------------------------------------------------- pthread conditions */
+
+PUBLIC int pthread_cond_init(pthread_cond_t *restrict cv, const pthread_condattr_t *restrict a)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hc_init(cv, a);
+        if (r != HS_FOREIGN)
+            return r;
+    }
+    return REAL(pthread_cond_init)(cv, a);
+}
+
+PUBLIC int pthread_cond_destroy(pthread_cond_t *cv)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hc_destroy(cv);
+        if (r != HS_FOREIGN)
+            return r;
+    }
+    return REAL(pthread_cond_destroy)(cv);
+}
+
+PUBLIC int pthread_cond_wait(pthread_cond_t *restrict cv, pthread_mutex_t *restrict m)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hc_wait(cv, m, (clockid_t)-1, NULL);
+        if (r != HS_FOREIGN)
+            return r;
+    }
+    return REAL(pthread_cond_wait)(cv, m);
+}
+
+PUBLIC int pthread_cond_timedwait(pthread_cond_t *restrict cv, pthread_mutex_t *restrict m,
+                                  const struct timespec *restrict ts)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hc_wait(cv, m, (clockid_t)-1, ts);
+        if (r != HS_FOREIGN)
+            return r;
+    }
+    return REAL(pthread_cond_timedwait)(cv, m, ts);
+}
+
+PUBLIC int pthread_cond_clockwait(pthread_cond_t *restrict cv, pthread_mutex_t *restrict m,
+                                  clockid_t clk, const struct timespec *restrict ts)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hc_wait(cv, m, clk, ts);
+        if (r != HS_FOREIGN)
+            return r;
+    }
+    return REAL(pthread_cond_clockwait)(cv, m, clk, ts);
+}
+
+PUBLIC int pthread_cond_signal(pthread_cond_t *cv)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hc_wake(cv, false);
+        if (r != HS_FOREIGN)
+            return r;
+    }
+    return REAL(pthread_cond_signal)(cv);
+}
+
+PUBLIC int pthread_cond_broadcast(pthread_cond_t *cv)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hc_wake(cv, true);
+        if (r != HS_FOREIGN)
+            return r;
+    }
+    return REAL(pthread_cond_broadcast)(cv);
+}
 
 /* ------------------------------------------------------ pthread rwlocks */
 
-ACQUIRE(pthread_rwlock_rdlock, (pthread_rwlock_t *l), (l), 0, 0, MUST_EXIST)
-ACQUIRE(pthread_rwlock_wrlock, (pthread_rwlock_t *l), (l), 0, 0, MUST_EXIST)
-ACQUIRE(pthread_rwlock_tryrdlock, (pthread_rwlock_t *l), (l), 0, 0, MUST_EXIST)
-ACQUIRE(pthread_rwlock_trywrlock, (pthread_rwlock_t *l), (l), 0, 0, MUST_EXIST)
-ACQUIRE(pthread_rwlock_timedrdlock,
-        (pthread_rwlock_t *restrict l, const struct timespec *restrict ts), (l, ts), 0, 0, MUST_EXIST)
-ACQUIRE(pthread_rwlock_timedwrlock,
-        (pthread_rwlock_t *restrict l, const struct timespec *restrict ts), (l, ts), 0, 0, MUST_EXIST)
-ACQUIRE(pthread_rwlock_clockrdlock,
-        (pthread_rwlock_t *restrict l, clockid_t clk, const struct timespec *restrict ts),
-        (l, clk, ts), 0, 0, ENOSYS)
-ACQUIRE(pthread_rwlock_clockwrlock,
-        (pthread_rwlock_t *restrict l, clockid_t clk, const struct timespec *restrict ts),
-        (l, clk, ts), 0, 0, ENOSYS)
-RELEASE(pthread_rwlock_unlock, (pthread_rwlock_t *l), (l), 0, MUST_EXIST)
+/* A lock of an rwlock: ours, or glibc's (process-shared; or the switch off). */
+static int rwlock_lock(pthread_rwlock_t *l, bool write, int how, clockid_t clk,
+                       const struct timespec *ts, bool clock)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hrw_lock(l, write, how, clk, ts);
+        if (r != HS_FOREIGN)
+            return r;
+    }
+    struct cpu *c;
+    struct task *t = hs_task(&c);
+    if (!t || sy__hostsync_off) {
+        int r;
+        if (how == HS_TRY)
+            r = write ? REAL(pthread_rwlock_trywrlock)(l) : REAL(pthread_rwlock_tryrdlock)(l);
+        else if (how == HS_BLOCK)
+            r = write ? REAL(pthread_rwlock_wrlock)(l) : REAL(pthread_rwlock_rdlock)(l);
+        else if (clock)
+            r = write ? REAL(pthread_rwlock_clockwrlock)(l, clk, ts)
+                      : REAL(pthread_rwlock_clockrdlock)(l, clk, ts);
+        else
+            r = write ? REAL(pthread_rwlock_timedwrlock)(l, ts)
+                      : REAL(pthread_rwlock_timedrdlock)(l, ts);
+        return counted(r, 0);
+    }
+    int64_t d;
+    int e = deadline_of(how, clk, ts, &d);
+    int r = write ? REAL(pthread_rwlock_trywrlock)(l) : REAL(pthread_rwlock_tryrdlock)(l);
+    if (r == EBUSY && how != HS_TRY)
+        r = e ? e
+              : POLL(t, c, l, d, EBUSY,
+                     write ? REAL(pthread_rwlock_trywrlock)(l) : REAL(pthread_rwlock_tryrdlock)(l));
+    return counted(r, 0);
+}
+
+PUBLIC int pthread_rwlock_init(pthread_rwlock_t *restrict l, const pthread_rwlockattr_t *restrict a)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hrw_init(l, a);
+        if (r != HS_FOREIGN)
+            return r;
+    }
+    return REAL(pthread_rwlock_init)(l, a);
+}
+
+PUBLIC int pthread_rwlock_destroy(pthread_rwlock_t *l)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hrw_destroy(l);
+        if (r != HS_FOREIGN)
+            return r;
+    }
+    return REAL(pthread_rwlock_destroy)(l);
+}
+
+PUBLIC int pthread_rwlock_rdlock(pthread_rwlock_t *l)
+{
+    return rwlock_lock(l, false, HS_BLOCK, CLOCK_REALTIME, NULL, false);
+}
+
+PUBLIC int pthread_rwlock_wrlock(pthread_rwlock_t *l)
+{
+    return rwlock_lock(l, true, HS_BLOCK, CLOCK_REALTIME, NULL, false);
+}
+
+PUBLIC int pthread_rwlock_tryrdlock(pthread_rwlock_t *l)
+{
+    return rwlock_lock(l, false, HS_TRY, CLOCK_REALTIME, NULL, false);
+}
+
+PUBLIC int pthread_rwlock_trywrlock(pthread_rwlock_t *l)
+{
+    return rwlock_lock(l, true, HS_TRY, CLOCK_REALTIME, NULL, false);
+}
+
+PUBLIC int pthread_rwlock_timedrdlock(pthread_rwlock_t *restrict l,
+                                      const struct timespec *restrict ts)
+{
+    return rwlock_lock(l, false, HS_TIMED, CLOCK_REALTIME, ts, false);
+}
+
+PUBLIC int pthread_rwlock_timedwrlock(pthread_rwlock_t *restrict l,
+                                      const struct timespec *restrict ts)
+{
+    return rwlock_lock(l, true, HS_TIMED, CLOCK_REALTIME, ts, false);
+}
+
+PUBLIC int pthread_rwlock_clockrdlock(pthread_rwlock_t *restrict l, clockid_t clk,
+                                      const struct timespec *restrict ts)
+{
+    return rwlock_lock(l, false, HS_TIMED, clk, ts, true);
+}
+
+PUBLIC int pthread_rwlock_clockwrlock(pthread_rwlock_t *restrict l, clockid_t clk,
+                                      const struct timespec *restrict ts)
+{
+    return rwlock_lock(l, true, HS_TIMED, clk, ts, true);
+}
+
+PUBLIC int pthread_rwlock_unlock(pthread_rwlock_t *l)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hrw_unlock(l);
+        if (r != HS_FOREIGN)
+            return r;
+    }
+    return uncounted(REAL(pthread_rwlock_unlock)(l), 0);
+}
 
 /* ---------------------------------------------------- pthread spinlocks */
 
-ACQUIRE(pthread_spin_lock, (pthread_spinlock_t *l), (l), 0, 0, MUST_EXIST)
-ACQUIRE(pthread_spin_trylock, (pthread_spinlock_t *l), (l), 0, 0, MUST_EXIST)
-RELEASE(pthread_spin_unlock, (pthread_spinlock_t *l), (l), 0, MUST_EXIST)
+/* glibc's spinlocks stay glibc's; a task that finds one held does not
+ * spin forever (hostsync.c: sy__hspin_lock). */
+PUBLIC int pthread_spin_lock(pthread_spinlock_t *l)
+{
+    struct cpu *c;
+    struct task *t = hs_task(&c);
+    if (!t || sy__hostsync_off)
+        return counted(REAL(pthread_spin_lock)(l), 0);
+    return counted(sy__hspin_lock(l, t), 0);
+}
 
-/* -------------------------------------------------------- C11 mutexes */
+PUBLIC int pthread_spin_trylock(pthread_spinlock_t *l)
+{
+    return counted(REAL(pthread_spin_trylock)(l), 0);
+}
 
-ACQUIRE(mtx_lock, (mtx_t *m), (m), thrd_success, thrd_success, MUST_EXIST)
-ACQUIRE(mtx_trylock, (mtx_t *m), (m), thrd_success, thrd_success, MUST_EXIST)
-ACQUIRE(mtx_timedlock, (mtx_t *restrict m, const struct timespec *restrict ts), (m, ts),
-        thrd_success, thrd_success, MUST_EXIST)
-RELEASE(mtx_unlock, (mtx_t *m), (m), thrd_success, MUST_EXIST)
+PUBLIC int pthread_spin_unlock(pthread_spinlock_t *l)
+{
+    return uncounted(REAL(pthread_spin_unlock)(l), 0);
+}
+
+/* ----------------------------------------------------- pthread barriers */
+
+PUBLIC int pthread_barrier_init(pthread_barrier_t *restrict b,
+                                const pthread_barrierattr_t *restrict a, unsigned count)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hbar_init(b, a, count);
+        if (r != HS_FOREIGN)
+            return r;
+    }
+    return REAL(pthread_barrier_init)(b, a, count);
+}
+
+PUBLIC int pthread_barrier_destroy(pthread_barrier_t *b)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hbar_destroy(b);
+        if (r != HS_FOREIGN)
+            return r;
+    }
+    return REAL(pthread_barrier_destroy)(b);
+}
+
+PUBLIC int pthread_barrier_wait(pthread_barrier_t *b)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hbar_wait(b);
+        if (r != HS_FOREIGN)
+            return r;
+    }
+    return REAL(pthread_barrier_wait)(b);
+}
+
+/* ----------------------------------------------------------------- once */
+
+PUBLIC int pthread_once(pthread_once_t *once, void (*fn)(void))
+{
+    if (likely(!sy__hostsync_off))
+        return sy__honce(once, fn);
+    return REAL(pthread_once)(once, fn);
+}
+
+PUBLIC void call_once(once_flag *once, void (*fn)(void))
+{
+    if (likely(!sy__hostsync_off))
+        sy__honce(&once->__data, fn);
+    else
+        REAL(call_once)(once, fn);
+}
+
+/* ------------------------------------------------------ POSIX semaphores */
+
+/* errno-style: 0, or -1 with errno set. */
+static inline int sem_ret(int r)
+{
+    if (!r)
+        return 0;
+    errno = r;
+    return -1;
+}
+
+PUBLIC int sem_init(sem_t *s, int pshared, unsigned value)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hsem_init(s, pshared, value);
+        if (r != HS_FOREIGN)
+            return sem_ret(r);
+    }
+    return REAL(sem_init)(s, pshared, value);
+}
+
+/* A wait on a semaphore: ours, or glibc's (process-shared or named; or
+ * the switch off). */
+static int sem_wait_how(sem_t *s, int how, clockid_t clk, const struct timespec *ts, bool clock)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hsem_wait(s, how, clk, ts);
+        if (r != HS_FOREIGN)
+            return sem_ret(r);
+    }
+    struct cpu *c;
+    struct task *t = hs_task(&c);
+    if (!t || sy__hostsync_off)
+        return how == HS_TRY     ? REAL(sem_trywait)(s)
+               : how == HS_BLOCK ? REAL(sem_wait)(s)
+               : clock           ? REAL(sem_clockwait)(s, clk, ts)
+                                 : REAL(sem_timedwait)(s, ts);
+    if (REAL(sem_trywait)(s) == 0)
+        return 0;
+    if (errno != EAGAIN || how == HS_TRY)
+        return -1;
+    int64_t d;
+    int e = deadline_of(how, clk, ts, &d);
+    if (e)
+        return sem_ret(e);
+    int r = POLL(t, c, s, d, EAGAIN, REAL(sem_trywait)(s) == 0 ? 0 : errno);
+    return sem_ret(r);
+}
+
+PUBLIC int sem_wait(sem_t *s)
+{
+    return sem_wait_how(s, HS_BLOCK, CLOCK_REALTIME, NULL, false);
+}
+
+PUBLIC int sem_trywait(sem_t *s)
+{
+    return sem_wait_how(s, HS_TRY, CLOCK_REALTIME, NULL, false);
+}
+
+PUBLIC int sem_timedwait(sem_t *restrict s, const struct timespec *restrict ts)
+{
+    return sem_wait_how(s, HS_TIMED, CLOCK_REALTIME, ts, false);
+}
+
+PUBLIC int sem_clockwait(sem_t *restrict s, clockid_t clk, const struct timespec *restrict ts)
+{
+    return sem_wait_how(s, HS_TIMED, clk, ts, true);
+}
+
+PUBLIC int sem_post(sem_t *s)
+{
+    if (likely(!sy__hostsync_off)) {
+        int r = sy__hsem_post(s);
+        if (r != HS_FOREIGN)
+            return sem_ret(r);
+    }
+    return REAL(sem_post)(s);
+}
 
 /* ------------------------------------------------------- stdio streams */
 
-ACQUIRE(ftrylockfile, (FILE *f), (f), 0, 0, MUST_EXIST)
-
 PUBLIC void flockfile(FILE *f)
 {
-    __typeof__(flockfile) *real = REAL_NEEDED(flockfile);
-    if (!in_task()) {
-        real(f);
+    struct cpu *c;
+    struct task *t = hs_task(&c);
+    if (!t || sy__hostsync_off) {
+        REAL(flockfile)(f);
+        if (t)
+            hs_held(t);
         return;
     }
-    real(f);
-    held();
+    sy__hfile_lock(f, t, c);
+}
+
+PUBLIC int ftrylockfile(FILE *f)
+{
+    struct cpu *c;
+    struct task *t = hs_task(&c);
+    if (!t || sy__hostsync_off)
+        return counted(REAL(ftrylockfile)(f), 0);
+    return sy__hfile_trylock(f, t, c);
 }
 
 PUBLIC void funlockfile(FILE *f)
 {
-    __typeof__(funlockfile) *real = REAL_NEEDED(funlockfile);
-    if (!in_task()) {
-        real(f);
+    struct cpu *c;
+    struct task *t = hs_task(&c);
+    if (!t || sy__hostsync_off) {
+        REAL(funlockfile)(f);
+        if (t)
+            hs_released(t, true);
         return;
     }
-    real(f);
-    released();
+    sy__hfile_unlock(f, t);
+}
+
+/* --------------------------------------------------------- C11 threads */
+
+/* thrd_* from a POSIX error */
+static inline int thrd_of(int r)
+{
+    return r == 0 ? thrd_success : r == EBUSY ? thrd_busy : r == ETIMEDOUT ? thrd_timedout
+                                                                           : thrd_error;
+}
+
+#define MTX(m) ((pthread_mutex_t *)(void *)(m))
+#define CND(c) ((pthread_cond_t *)(void *)(c))
+_Static_assert(sizeof(mtx_t) == sizeof(pthread_mutex_t), "mtx_t is a pthread_mutex_t");
+_Static_assert(sizeof(cnd_t) == sizeof(pthread_cond_t), "cnd_t is a pthread_cond_t");
+
+PUBLIC int mtx_init(mtx_t *m, int type)
+{
+    if (unlikely(sy__hostsync_off))
+        return REAL(mtx_init)(m, type);
+    if (type != mtx_plain && type != mtx_timed && type != (mtx_plain | mtx_recursive) &&
+        type != (mtx_timed | mtx_recursive))
+        return thrd_error;
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, type & mtx_recursive ? PTHREAD_MUTEX_RECURSIVE
+                                                       : PTHREAD_MUTEX_NORMAL);
+    int r = sy__hm_init(MTX(m), &a);
+    pthread_mutexattr_destroy(&a);
+    return thrd_of(r);
+}
+
+PUBLIC void mtx_destroy(mtx_t *m)
+{
+    if (unlikely(sy__hostsync_off))
+        REAL(mtx_destroy)(m);
+    else
+        pthread_mutex_destroy(MTX(m));
+}
+
+PUBLIC int mtx_lock(mtx_t *m)
+{
+    if (unlikely(sy__hostsync_off))
+        return counted(REAL(mtx_lock)(m), thrd_success);
+    return thrd_of(pthread_mutex_lock(MTX(m)));
+}
+
+PUBLIC int mtx_trylock(mtx_t *m)
+{
+    if (unlikely(sy__hostsync_off))
+        return counted(REAL(mtx_trylock)(m), thrd_success);
+    return thrd_of(pthread_mutex_trylock(MTX(m)));
+}
+
+PUBLIC int mtx_timedlock(mtx_t *restrict m, const struct timespec *restrict ts)
+{
+    if (unlikely(sy__hostsync_off))
+        return counted(REAL(mtx_timedlock)(m, ts), thrd_success);
+    return thrd_of(pthread_mutex_timedlock(MTX(m), ts));
+}
+
+PUBLIC int mtx_unlock(mtx_t *m)
+{
+    if (unlikely(sy__hostsync_off))
+        return uncounted(REAL(mtx_unlock)(m), thrd_success);
+    return thrd_of(pthread_mutex_unlock(MTX(m)));
+}
+
+PUBLIC int cnd_init(cnd_t *cv)
+{
+    if (unlikely(sy__hostsync_off))
+        return REAL(cnd_init)(cv);
+    return thrd_of(sy__hc_init(CND(cv), NULL));
+}
+
+PUBLIC void cnd_destroy(cnd_t *cv)
+{
+    if (unlikely(sy__hostsync_off))
+        REAL(cnd_destroy)(cv);
+    else
+        sy__hc_destroy(CND(cv));
+}
+
+PUBLIC int cnd_wait(cnd_t *cv, mtx_t *m)
+{
+    if (unlikely(sy__hostsync_off))
+        return REAL(cnd_wait)(cv, m);
+    return thrd_of(pthread_cond_wait(CND(cv), MTX(m)));
+}
+
+PUBLIC int cnd_timedwait(cnd_t *restrict cv, mtx_t *restrict m, const struct timespec *restrict ts)
+{
+    if (unlikely(sy__hostsync_off))
+        return REAL(cnd_timedwait)(cv, m, ts);
+    return thrd_of(pthread_cond_clockwait(CND(cv), MTX(m), CLOCK_REALTIME, ts));
+}
+
+PUBLIC int cnd_signal(cnd_t *cv)
+{
+    if (unlikely(sy__hostsync_off))
+        return REAL(cnd_signal)(cv);
+    return thrd_of(pthread_cond_signal(CND(cv)));
+}
+
+PUBLIC int cnd_broadcast(cnd_t *cv)
+{
+    if (unlikely(sy__hostsync_off))
+        return REAL(cnd_broadcast)(cv);
+    return thrd_of(pthread_cond_broadcast(CND(cv)));
 }

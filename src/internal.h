@@ -129,6 +129,8 @@ struct task {
                                only on a host thread whose tick is blocked
                                (preempt.c: one tick frame per stack); next
                                to `state`, which every switch touches */
+    bool wait_shared;       /* its wait on records may be ended by a plain
+                               thread (wait.c: WAIT_SHARED) */
 
     /* --- placement and preemption: the task's own --- */
     int pin;                /* CPU index it must run on, or -1 */
@@ -530,6 +532,9 @@ HIDDEN void sy__once_abandon(struct task *p);
 
 /* io.c */
 HIDDEN bool sy__io_waiting(void);
+/* hostsync.c: tasks wait on host objects, which plain threads may release:
+ * not a deadlock while any do */
+HIDDEN bool sy__host_waiting(void);
 HIDDEN bool sy__io_poll_now(void);
 HIDDEN bool sy__io_claim(struct cpu *c);
 HIDDEN void sy__io_park(struct cpu *c, uint64_t deadline);

@@ -360,7 +360,7 @@ static int io_wait(struct cpu *c, int fd, struct fdesc *d, bool write, uint32_t 
     wq_push(q, &w);
     io_sleep_begin(c);
     sy_spinlock *lk = &d->lock;
-    err = sy__wait(c, &lk, 1, deadline, d, WK_IO, true);
+    err = sy__wait(c, &lk, 1, deadline, d, WK_IO, WAIT_KILLABLE);
     __atomic_sub_fetch(&io_waiting, 1, __ATOMIC_SEQ_CST);
     if (p->wait_fired == &w)
         return w.result; /* 0: try again; -EBADF: closed */
@@ -806,7 +806,7 @@ int sy_poll(struct pollfd *fds, nfds_t n, int64_t deadline)
         }
         if (nlocks) /* (with no fd to wait on, only the deadline ends it) */
             io_sleep_begin(c);
-        ret = sy__wait(c, locks, nlocks, deadline, fds, WK_IO, true);
+        ret = sy__wait(c, locks, nlocks, deadline, fds, WK_IO, WAIT_KILLABLE);
         if (nlocks)
             __atomic_sub_fetch(&io_waiting, 1, __ATOMIC_SEQ_CST);
         c = this_cpu();

@@ -34,9 +34,9 @@ static void info_of(const struct task *t, sy_task_info *i)
         [WK_NONE] = "",        [WK_SLEEP] = "sleep",   [WK_WAIT] = "wait",
         [WK_MUTEX] = "mutex",  [WK_COND] = "cond",     [WK_SEM] = "sem",
         [WK_RWLOCK] = "rwlock", [WK_WAITGROUP] = "waitgroup", [WK_ONCE] = "once",
-        [WK_CHAN] = "chan",    [WK_SELECT] = "select", [WK_IO] = "io"};
+        [WK_CHAN] = "chan",    [WK_SELECT] = "select", [WK_IO] = "io", [WK_PTHREAD] = "pthread"};
     int k = READ_ONCE(t->wait_kind);
-    bool asleep = i->state == SY_SLEEPING && k > WK_NONE && k <= WK_IO;
+    bool asleep = i->state == SY_SLEEPING && k > WK_NONE && k <= WK_PTHREAD;
     i->wait_kind = asleep ? kinds[k] : "";
     i->wchan = asleep ? READ_ONCE(t->wchan) : NULL;
     i->mutexes = READ_ONCE(t->mutexes);

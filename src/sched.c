@@ -124,7 +124,10 @@ static void finish_slow(struct cpu *c, struct task *last)
     if (work & FINISH_UNLOCK) {
         sy_spinlock *lk = c->finish_lock;
         c->finish_lock = NULL;
-        rt_unlock(lk);
+        /* a real unlock even with one CPU: a shared wait (wait.c) took it
+         * for real; otherwise it is free already and stays so */
+        sy__lockdep_release(lk);
+        spin_unlock(lk);
     }
 }
 

@@ -192,7 +192,11 @@ bool sy__wake_sleeper(struct task *t, uint64_t seq, int err)
         uint32_t tok = __atomic_load_n(&t->wait_token, __ATOMIC_ACQUIRE);
         if (!(tok & 1u) || (seq != ANY_SLEEP && tok != TOKEN_WAITING(seq)))
             return false;
-        if (!rt_cas32(&t->wait_token, tok, tok & ~1u))
+        /* atomic for a shared wait: a plain thread may claim it too */
+        if (READ_ONCE(t->wait_shared)
+                ? !__atomic_compare_exchange_n(&t->wait_token, &tok, tok & ~1u, false,
+                                               __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)
+                : !rt_cas32(&t->wait_token, tok, tok & ~1u))
             return false;
         t->wake_err = err;
         t->wait_fired = NULL;

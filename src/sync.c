@@ -166,7 +166,7 @@ static __attribute__((noinline)) int mutex_lock_slow(struct cpu *c, sy_mutex *m,
             wq_push(&m->q_, &w);
         waits_add(&m->waits_, 1);
         sy_spinlock *lk = &m->lock_;
-        err = sy__wait(c, &lk, 1, deadline, m, WK_MUTEX, killable);
+        err = sy__wait(c, &lk, 1, deadline, m, WK_MUTEX, killable ? WAIT_KILLABLE : 0);
         c = this_cpu();
         if (p->wait_fired == &w) {
             waits_add(&m->waits_, -1); /* (looping back counts again) */
@@ -406,7 +406,7 @@ int sy_cond_wait_until(sy_cond *cv, sy_mutex *m, int64_t deadline)
     waits_add(&cv->waits_, 1);
     mutex_unlock(m, p);
     sy_spinlock *lk = &cv->lock_;
-    err = sy__wait(c, &lk, 1, deadline, cv, WK_COND, true);
+    err = sy__wait(c, &lk, 1, deadline, cv, WK_COND, WAIT_KILLABLE);
     if (p->wait_fired != &w) {
         obj_lock(&cv->lock_, LOCK_COND);
         if (w.queued)
@@ -554,7 +554,7 @@ int sy_sem_wait_until(sy_sem *s, int64_t deadline)
     wq_push(&s->q_, &w);
     waits_add(&s->waits_, 1);
     sy_spinlock *lk = &s->lock_;
-    err = sy__wait(c, &lk, 1, deadline, s, WK_SEM, true);
+    err = sy__wait(c, &lk, 1, deadline, s, WK_SEM, WAIT_KILLABLE);
     if (p->wait_fired == &w) {
         waits_add(&s->waits_, -1);
         return 0; /* the poster handed us its unit */
@@ -752,7 +752,7 @@ static int rw_lock(sy_rwlock *rw, bool writer, int64_t deadline, bool try)
     if (writer)
         rw->wwait_++;
     sy_spinlock *lk = &rw->lock_;
-    err = sy__wait(c, &lk, 1, deadline, rw, WK_RWLOCK, true);
+    err = sy__wait(c, &lk, 1, deadline, rw, WK_RWLOCK, WAIT_KILLABLE);
     if (p->wait_fired == &w) {
         waits_add(&rw->waits_, -1);
         WRITE_ONCE(p->rwlocks, p->rwlocks + 1);
@@ -906,7 +906,7 @@ int sy_waitgroup_wait_until(sy_waitgroup *wg, int64_t deadline)
     wq_push(&wg->q_, &w);
     waits_add(&wg->waits_, 1);
     sy_spinlock *lk = &wg->lock_;
-    err = sy__wait(c, &lk, 1, deadline, wg, WK_WAITGROUP, true);
+    err = sy__wait(c, &lk, 1, deadline, wg, WK_WAITGROUP, WAIT_KILLABLE);
     if (p->wait_fired == &w) {
         waits_add(&wg->waits_, -1);
         return 0;
@@ -996,7 +996,7 @@ int sy_once_run(sy_once *once, void (*fn)(void *arg), void *arg)
         waiter_init(&w, p);
         wq_push(&once->q_, &w);
         sy_spinlock *lk = &once->lock_;
-        err = sy__wait(c, &lk, 1, SY_FOREVER, once, WK_ONCE, true);
+        err = sy__wait(c, &lk, 1, SY_FOREVER, once, WK_ONCE, WAIT_KILLABLE);
         c = this_cpu();
         if (p->wait_fired == &w)
             continue; /* done, or abandoned by a runner that exited: look */

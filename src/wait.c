@@ -8,6 +8,29 @@
 
 const char sy__wait_records[] = "waiter records";
 
+/* Claim p's token `want` (a wait in progress) for its own wait: atomic if
+ * another host thread may claim it too. */
+static inline bool token_claim(struct task *p, uint32_t want, bool shared)
+{
+    if (shared)
+        return __atomic_compare_exchange_n(&p->wait_token, &want, want & ~1u, false,
+                                           __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+    return rt_cas32(&p->wait_token, want, want & ~1u);
+}
+
+/* Release the object locks of a wait: locks[0] is tracked by lockdep; the
+ * others (sy_select's) are not.  A shared object's lock (a host object's:
+ * hostsync.c) is always a real lock, as plain threads take it too. */
+static void unlock_objects(sy_spinlock *const *locks, int nlocks, bool shared)
+{
+    for (int i = nlocks - 1; i >= 0; i--) {
+        if (i == 0)
+            sy__lockdep_release(locks[0]);
+        if (rt.ncpu > 1 || shared)
+            spin_unlock(locks[i]);
+    }
+}
+
 /*
  * sy__wait - sleep until a record of the caller's current wait fires, its
  * deadline passes, or it is killed.
@@ -25,12 +48,19 @@ const char sy__wait_records[] = "waiter records";
  * not fire may still be on one).
  */
 int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadline,
-             const void *wchan, int kind, bool killable)
+             const void *wchan, int kind, unsigned flags)
 {
     struct task *p = c->curr;
     uint32_t seq = p->sleep_seq + 1;
+    bool killable = flags & WAIT_KILLABLE, shared = flags & WAIT_SHARED;
 
-    obj_lock(&p->wait_lock, LOCK_WAIT);
+    /* A shared wait's waker may be a plain thread: wait_lock is taken for
+     * real (the waker must find it held until our context is saved), and
+     * the token's compare-and-swaps are atomic, whatever the CPU count. */
+    sy__lockdep_acquire_as(&p->wait_lock, LOCK_WAIT);
+    if (rt.ncpu > 1 || shared)
+        spin_lock(&p->wait_lock);
+    p->wait_shared = shared;
     p->sleep_seq = seq;
     p->wake_err = 0;
     p->wait_fired = NULL;
@@ -53,33 +83,28 @@ int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadl
         err = -EINTR;
     else if (deadline != SY_FOREVER && sy__timer_add(p, (uint64_t)deadline) != 0)
         err = -ENOMEM;
-    if (err && rt_cas32(&p->wait_token, TOKEN_WAITING(seq), TOKEN_WAITING(seq) & ~1u)) {
+    if (err && token_claim(p, TOKEN_WAITING(seq), shared)) {
         /* nobody claimed us: do not sleep */
         __atomic_store_n(&p->chan, NULL, __ATOMIC_RELAXED);
         WRITE_ONCE(p->wait_kind, WK_NONE);
         task_set_state(p, SY_RUNNING);
-        rt_unlock(&p->wait_lock);
-        for (int i = nlocks - 1; i >= 0; i--)
-            if (i == 0)
-                obj_unlock(locks[0]);
-            else if (rt.ncpu > 1)
-                spin_unlock(locks[i]);
+        sy__lockdep_release(&p->wait_lock);
+        if (rt.ncpu > 1 || shared)
+            spin_unlock(&p->wait_lock);
+        unlock_objects(locks, nlocks, shared);
         return err;
     }
     /* (A kill claimed the token between our stores and the check: it waits
      * for wait_lock, and wakes us as soon as we have switched.) */
 
-    for (int i = nlocks - 1; i >= 0; i--)
-        if (i == 0)
-            obj_unlock(locks[0]);
-        else if (rt.ncpu > 1)
-            spin_unlock(locks[i]);
+    unlock_objects(locks, nlocks, shared);
 
     /* wait_lock stays held across the switch; the next task releases it in
-     * finish_task_switch, once our context is saved.  (With one CPU it was
-     * not taken: only lockdep, in the debug builds, needs the release.) */
+     * finish_task_switch, once our context is saved.  (With one CPU and no
+     * shared wait it was not taken: only lockdep, in the debug builds,
+     * needs the release, and releasing a free lock changes nothing.) */
 #if !defined(SY_DEBUG)
-    if (rt.ncpu > 1)
+    if (rt.ncpu > 1 || shared)
 #endif
     {
         c->finish |= FINISH_UNLOCK;
@@ -98,6 +123,10 @@ int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadl
  * t's wait_lock, which t holds until its context is saved. */
 void sy__wait_wake(struct task *t)
 {
+    if (unlikely(READ_ONCE(t->wait_shared))) {
+        sy__wait_wake_shared(t);
+        return;
+    }
     obj_lock(&t->wait_lock, LOCK_WAIT);
     SY_ASSERT(READ_ONCE(t->state) == SY_SLEEPING && !(READ_ONCE(t->wait_token) & 1u), t,
               "waking a task that is not asleep in a claimed wait");
@@ -114,4 +143,26 @@ int sy__deadline_check_slow(int64_t deadline)
     if ((uint64_t)deadline <= sy__now_ns())
         return -ETIMEDOUT;
     return 0;
+}
+
+/* sy__wait_wake for a task in a shared wait (WAIT_SHARED), from any thread:
+ * a CPU's, or a plain thread of the program that released a host object
+ * (hostsync.c).  wait_lock is a real lock then, held by the sleeper until
+ * its context is saved.  A plain thread cannot use a run queue: it hands
+ * the task to its last CPU's inbox, which kicks that CPU if it is parked. */
+void sy__wait_wake_shared(struct task *t)
+{
+    sy__lockdep_acquire_as(&t->wait_lock, LOCK_WAIT);
+    spin_lock(&t->wait_lock);
+    SY_ASSERT(READ_ONCE(t->state) == SY_SLEEPING && !(READ_ONCE(t->wait_token) & 1u), t,
+              "waking a task that is not asleep in a claimed wait");
+    __atomic_store_n(&t->chan, NULL, __ATOMIC_RELAXED);
+    t->wait_shared = false;
+    task_set_runnable(t);
+    sy__lockdep_release(&t->wait_lock);
+    spin_unlock(&t->wait_lock);
+    if (this_cpu())
+        sy__enqueue(t);
+    else
+        sy__inbox_push(t->cpu ? t->cpu : &rt.cpus[0], t);
 }

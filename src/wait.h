@@ -61,6 +61,9 @@ struct sy_waiter_ {
     void *elem;                     /* channels: the element to send, or where
                                        to receive one */
     int result;                     /* written by the waker that fired it */
+    uint32_t tfired;                /* a plain thread's record (task NULL,
+                                       hostsync.c): its futex word, 1 once
+                                       fired */
     uint64_t data;                  /* the primitive's own (a mutex: when the
                                        wait began; an rwlock: a writer) */
 };
@@ -84,6 +87,7 @@ enum wait_kind {
     WK_CHAN,
     WK_SELECT,
     WK_IO,
+    WK_PTHREAD, /* a host object: pthread, C11, sem_t, FILE (hostsync.c) */
 };
 
 /* Compare-and-swap, plain with one CPU (see above). */
@@ -237,8 +241,15 @@ static inline struct task *wq_fire_first(sy_waitq_ *q, int result, waiter_t **fi
 
 /* wait.c */
 HIDDEN void sy__wait_wake(struct task *t);
+HIDDEN void sy__wait_wake_shared(struct task *t);
+/* sy__wait's flags */
+#define WAIT_KILLABLE 0x1u /* a kill ends it (-EINTR) */
+#define WAIT_SHARED 0x2u   /* plain threads may end it (hostsync.c): the
+                              object locks and wait_lock are real locks and
+                              the token's compare-and-swaps atomic, even with
+                              one CPU */
 HIDDEN int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadline,
-                    const void *wchan, int kind, bool killable);
+                    const void *wchan, int kind, unsigned flags);
 HIDDEN int sy__deadline_check_slow(int64_t deadline);
 
 /* Before a wait: may the caller wait until `deadline`?  0 if so, -ETIMEDOUT
