@@ -6,6 +6,7 @@
 #ifndef SY_HOSTSYNC_H
 #define SY_HOSTSYNC_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
@@ -115,7 +116,7 @@ enum { HS_BLOCK, HS_TRY, HS_TIMED };
  * success), or HS_FOREIGN: the object is one glibc keeps (process-shared,
  * robust, priority-inheriting or -protecting): the caller forwards to the
  * real call (hostlock.c: a task then polls, it never blocks its CPU). */
-#define HS_FOREIGN (-1)
+#define HS_FOREIGN INT_MIN /* (not -1: PTHREAD_BARRIER_SERIAL_THREAD is) */
 
 HIDDEN int sy__hm_init(pthread_mutex_t *m, const pthread_mutexattr_t *a);
 HIDDEN int sy__hm_destroy(pthread_mutex_t *m);
