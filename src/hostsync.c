@@ -228,11 +228,27 @@ static void hq_wake(struct hwake *wk)
                               timer ended the wait as a waker took the
                               record; look again */
 
+/* Queue a record for the caller (t: a task; NULL: a plain thread) on q,
+ * at the back, or at the front if `front` (it waited before), with `data`.
+ * The object's lock held. */
+static void hq_enqueue(sy_waitq_ *q, waiter_t *w, struct task *t, bool front, uint64_t data)
+{
+    if (t)
+        waiter_init(w, t);
+    else
+        memset(w, 0, sizeof *w);
+    w->data = data;
+    w->tfired = 0;
+    if (front)
+        wq_push_front(q, w);
+    else
+        wq_push(q, w);
+}
+
 /*
- * hq_wait - queue a record for the caller (task or thread) on q, at the
- * back, or at the front if `front` (it waited before), with `data`, and
- * sleep until it fires, `deadline` passes, or (a task, WAIT_KILLABLE in
- * flags) it is killed.  lk held on entry, released on return.  Returns the
+ * hq_sleep - sleep on the caller's record w, queued on q (hq_enqueue),
+ * until it fires, `deadline` passes, or (a task, WAIT_KILLABLE in flags)
+ * it is killed.  lk held on entry, released on return.  Returns the
  * record's result when it fired; -ETIMEDOUT, -EINTR; or HQ_AGAIN.  *removed
  * (if not NULL) says whether the caller took its own record off the queue
  * (for the objects that count their waiters: whoever takes a record off
@@ -240,50 +256,45 @@ static void hq_wake(struct hwake *wk)
  * A wait that is not killable is not ended by a kill: the task goes back to
  * sleep in its place in the queue.
  */
-static int hq_wait(sy_spinlock *lk, sy_waitq_ *q, bool front, int64_t deadline,
-                   const void *wchan, unsigned flags, uint64_t data, bool *removed)
+static int hq_sleep(sy_spinlock *lk, sy_waitq_ *q, waiter_t *w, int64_t deadline,
+                    const void *wchan, unsigned flags, bool *removed)
 {
     bool dummy;
     if (!removed)
         removed = &dummy;
     *removed = false;
     if (deadline != SY_FOREVER && (uint64_t)deadline <= sy__now_ns()) {
+        wq_del(q, w);
+        *removed = true;
         hq_unlock(lk);
         return -ETIMEDOUT;
     }
-    waiter_t w;
     struct cpu *c;
     struct task *t = hs_task(&c);
     if (t) {
-        waiter_init(&w, t);
-        w.data = data;
-        w.tfired = 0;
-        if (front)
-            wq_push_front(q, &w);
-        else
-            wq_push(q, &w);
+        SY_ASSERT(w->task == t && w->seq == t->sleep_seq + 1, t, "hq_sleep: not our record");
         __atomic_add_fetch(&host_waiting, 1, __ATOMIC_SEQ_CST);
         int r;
         for (;;) {
             sy_spinlock *l = lk;
             r = sy__wait(c, &l, 1, deadline, wchan, WK_PTHREAD, flags | WAIT_SHARED);
             c = this_cpu();
-            if (r == 0 && t->wait_fired == &w) {
-                r = w.result;
+            if (r == 0 && t->wait_fired == w) {
+                r = w->result;
                 break;
             }
             hq_lock(lk, LOCK_OBJ);
-            if (!w.queued) { /* a waker took it, and lost to the timer or kill */
+            if (!w->queued) { /* a waker took it, and lost to the timer or kill */
                 hq_unlock(lk);
                 if (r == -EINTR && !(flags & WAIT_KILLABLE))
                     r = HQ_AGAIN;
                 break;
             }
             if (r == -EINTR && !(flags & WAIT_KILLABLE)) {
-                w.seq = t->sleep_seq + 1; /* sleep on in the same place */
+                w->seq = t->sleep_seq + 1; /* sleep on in the same place */
                 continue;
             }
-            wq_del(q, &w);
+            wq_del(q, w);
             *removed = true;
             hq_unlock(lk);
             break;
@@ -293,21 +304,15 @@ static int hq_wait(sy_spinlock *lk, sy_waitq_ *q, bool front, int64_t deadline,
     }
 
     /* a plain thread: sleeps on its record's futex word */
-    memset(&w, 0, sizeof w);
-    w.data = data;
-    if (front)
-        wq_push_front(q, &w);
-    else
-        wq_push(q, &w);
     hq_unlock(lk);
     int64_t dl = deadline;
-    while (!__atomic_load_n(&w.tfired, __ATOMIC_ACQUIRE)) {
-        if (futex_wait_until(&w.tfired, 0, dl) != -ETIMEDOUT)
+    while (!__atomic_load_n(&w->tfired, __ATOMIC_ACQUIRE)) {
+        if (futex_wait_until(&w->tfired, 0, dl) != -ETIMEDOUT)
             continue;
         hq_lock(lk, LOCK_OBJ);
-        bool was = w.queued;
+        bool was = w->queued;
         if (was)
-            wq_del(q, &w);
+            wq_del(q, w);
         hq_unlock(lk);
         if (was) {
             *removed = true;
@@ -315,7 +320,17 @@ static int hq_wait(sy_spinlock *lk, sy_waitq_ *q, bool front, int64_t deadline,
         }
         dl = SY_FOREVER; /* fired meanwhile: its waker sets tfired next */
     }
-    return w.result;
+    return w->result;
+}
+
+/* hq_enqueue, then hq_sleep. */
+static int hq_wait(sy_spinlock *lk, sy_waitq_ *q, bool front, int64_t deadline,
+                   const void *wchan, unsigned flags, uint64_t data, bool *removed)
+{
+    struct cpu *c;
+    waiter_t w;
+    hq_enqueue(q, &w, hs_task(&c), front, data);
+    return hq_sleep(lk, q, &w, deadline, wchan, flags, removed);
 }
 
 /* A short sleep that no kill ends (a task that polls an object glibc
@@ -519,7 +534,8 @@ int sy__hm_unlock(pthread_mutex_t *pm)
  */
 struct hcond {
     sy_spinlock lock;
-    uint32_t pad_;
+    uint32_t nwait; /* records queued, or about to leave (atomic: read
+                       without the lock by a signal) */
     sy_waitq_ q;
 };
 #define HC(cv) ((struct hcond *)(void *)(cv))
@@ -556,7 +572,7 @@ int sy__hc_destroy(pthread_cond_t *cv)
         return HS_FOREIGN;
     struct hcond *c = HC(cv);
     hq_lock(&c->lock, LOCK_COND);
-    bool busy = !wq_empty(&c->q);
+    bool busy = !wq_empty(&c->q) || __atomic_load_n(&c->nwait, __ATOMIC_ACQUIRE);
     hq_unlock(&c->lock);
     return busy ? EBUSY : 0;
 }
@@ -623,13 +639,21 @@ int sy__hc_wait(pthread_cond_t *cv, pthread_mutex_t *m, clockid_t clk, const str
     /* queued under the condition's lock before the mutex is released: a
      * signal sent under the mutex after that finds us */
     hq_lock(&hc->lock, LOCK_COND);
+    waiter_t w;
+    hq_enqueue(&hc->q, &w, t, false, 0);
+    __atomic_add_fetch(&hc->nwait, 1, __ATOMIC_RELAXED);
     uint32_t depth;
     int e = mutex_release(m, t, &depth);
     if (e) {
+        wq_del(&hc->q, &w);
+        __atomic_sub_fetch(&hc->nwait, 1, __ATOMIC_RELAXED);
         hq_unlock(&hc->lock);
         return e;
     }
-    int r = hq_wait(&hc->lock, &hc->q, false, deadline, cv, ts ? WAIT_KILLABLE : 0, 0, NULL);
+    bool removed;
+    int r = hq_sleep(&hc->lock, &hc->q, &w, deadline, cv, ts ? WAIT_KILLABLE : 0, &removed);
+    if (removed)
+        __atomic_sub_fetch(&hc->nwait, 1, __ATOMIC_RELAXED);
     mutex_retake(m, t, this_cpu(), depth);
     /* a kill ends a timed wait early; an untimed one it only wakes,
      * spuriously, as POSIX allows */
@@ -641,14 +665,19 @@ int sy__hc_wake(pthread_cond_t *cv, bool all)
     if (hc_foreign(cv))
         return HS_FOREIGN;
     struct hcond *hc = HC(cv);
-    /* Nobody queued: nothing to do.  A waiter queues before it releases
-     * the mutex, so a signaller holding the mutex sees it here. */
-    if (!__atomic_load_n(&hc->q.head_, __ATOMIC_ACQUIRE))
+    /* Nobody queued: nothing to do.  A waiter counts itself before it
+     * releases the mutex, so a signaller holding the mutex sees it here. */
+    if (!__atomic_load_n(&hc->nwait, __ATOMIC_ACQUIRE))
         return 0;
     struct hwake wk = HWAKE_INIT(wk);
     hq_lock(&hc->lock, LOCK_COND);
-    while (hq_fire_first(&hc->q, 0, &wk) && all)
-        ;
+    waiter_t *w;
+    while ((w = hc->q.head_) != NULL) {
+        wq_del(&hc->q, w); /* taken off: uncounted by whoever takes it */
+        __atomic_sub_fetch(&hc->nwait, 1, __ATOMIC_RELAXED);
+        if (hq_fire(w, 0, &wk) && !all)
+            break;
+    }
     hq_unlock(&hc->lock);
     hq_wake(&wk);
     return 0;

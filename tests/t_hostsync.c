@@ -44,6 +44,10 @@
 #endif
 
 #define MS 1000000ull
+
+/* flags between tasks and threads (atomic: ThreadSanitizer) */
+#define AL(x) __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
+#define AS(x, v) __atomic_store_n(&(x), (v), __ATOMIC_SEQ_CST)
 #define CASE_LIMIT_S 120
 
 /* ------------------------------------------------------------ helpers */
@@ -208,8 +212,8 @@ enum {
 static const char *const bk_name[] = {"mutex", "mtx", "wrlock", "rdlock", "sem", "cond",
                                       "spin",  "flockfile", "robust", "pshared sem"};
 static int bk;
-static volatile int held, stop_runner, cond_flag;
-static volatile long progress;
+static int held, stop_runner, cond_flag;
+static long progress;
 static pthread_mutex_t bm = PTHREAD_MUTEX_INITIALIZER, brobust;
 static pthread_cond_t bc = PTHREAD_COND_INITIALIZER;
 static pthread_rwlock_t brw = PTHREAD_RWLOCK_INITIALIZER;
@@ -221,8 +225,8 @@ static FILE *bfile;
 static int runner(void *arg)
 {
     (void)arg;
-    while (!stop_runner) {
-        progress++;
+    while (!AL(stop_runner)) {
+        AS(progress, AL(progress) + 1);
         sy_yield();
     }
     return 0;
@@ -278,7 +282,7 @@ static int bk_holder(void *arg)
     int k = bk == B_RDLOCK ? B_RWLOCK : bk;
     if (k != B_SEM && k != B_PSEM && k != B_COND)
         bk_take(k);
-    held = 1;
+    AS(held, 1);
     sy_nanosleep(30 * MS); /* holding it, asleep: the CPU is free */
     for (int i = 0; i < 20; i++)
         sy_yield(); /* and yielding */
@@ -289,11 +293,11 @@ static int bk_holder(void *arg)
 static int bk_waiter(void *arg)
 {
     (void)arg;
-    while (!held)
+    while (!AL(held))
         sy_yield();
-    long p0 = progress;
+    long p0 = AL(progress);
     bk_take(bk);
-    long p1 = progress;
+    long p1 = AL(progress);
     if (p1 == p0) {
         fprintf(stderr, "%s: nothing else ran on %d CPU(s) while a task waited\n",
                 bk_name[bk], g_ncpu);
@@ -319,8 +323,10 @@ static int init_blocking(void *arg)
     bfile = tmpfile();
     CHECK(bfile != NULL);
     for (bk = 0; bk < B_NKINDS; bk++) {
-        held = stop_runner = cond_flag = 0;
-        progress = 0;
+        AS(held, 0);
+        AS(stop_runner, 0);
+        cond_flag = 0;
+        AS(progress, 0);
         sy_attr pin = {.flags = SY_ATTR_PIN, .cpu = 0};
         int r = sy_spawn(runner, NULL, &pin);
         int h = sy_spawn(bk_holder, NULL, &pin);
@@ -331,7 +337,7 @@ static int init_blocking(void *arg)
         CHECK_EQ(st, 0);
         CHECK_EQ(sy_wait(w, &st, 0), w);
         CHECK_EQ(st, 0);
-        stop_runner = 1;
+        AS(stop_runner, 1);
         CHECK_EQ(sy_wait(r, &st, 0), r);
     }
     fclose(bfile);
@@ -350,11 +356,11 @@ static pthread_mutex_t o_err = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
 static pthread_mutex_t o_rec = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static pthread_rwlock_t o_rw = PTHREAD_RWLOCK_INITIALIZER;
 static FILE *o_file;
-static volatile int o_step;
+static int o_step;
 
 static void wait_step(int s)
 {
-    while (o_step < s)
+    while (AL(o_step) < s)
         sy_yield();
 }
 
@@ -372,7 +378,7 @@ static int own_a(void *arg)
     CHECK_EQ(pthread_rwlock_rdlock(&o_rw), EDEADLK);
     flockfile(o_file);
     flockfile(o_file); /* recursion by task */
-    o_step = 1;
+    AS(o_step, 1);
     wait_step(2); /* B checks */
     CHECK_EQ(pthread_mutex_unlock(&o_err), 0);
     CHECK_EQ(pthread_mutex_unlock(&o_err), EPERM); /* not locked */
@@ -387,7 +393,7 @@ static int own_a(void *arg)
     CHECK_EQ(ftrylockfile(o_file), 0); /* depth 2 again */
     funlockfile(o_file);
     funlockfile(o_file);
-    o_step = 3;
+    AS(o_step, 3);
     return 0;
 }
 
@@ -403,7 +409,7 @@ static int own_b(void *arg)
     CHECK_EQ(pthread_rwlock_tryrdlock(&o_rw), EBUSY);
     CHECK_EQ(pthread_rwlock_unlock(&o_rw), EPERM);
     CHECK(ftrylockfile(o_file) != 0); /* the same host thread, another task */
-    o_step = 2;
+    AS(o_step, 2);
     wait_step(3);
     CHECK_EQ(pthread_mutex_lock(&o_err), 0);
     CHECK_EQ(pthread_mutex_unlock(&o_err), 0);
@@ -431,7 +437,7 @@ static int own_mover(void *arg)
 static int init_ownership(void *arg)
 {
     (void)arg;
-    o_step = 0;
+    AS(o_step, 0);
     o_file = tmpfile();
     CHECK(o_file != NULL);
     sy_attr pin = {.flags = SY_ATTR_PIN, .cpu = 0};
@@ -534,7 +540,7 @@ static void test_rings(void)
 
 static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_rwlock_t rw_wpref = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
-static volatile int readers_in, writers_in, max_readers, writer_done;
+static int readers_in, writers_in, max_readers, writer_done;
 
 static int rw_reader(void *arg)
 {
@@ -542,8 +548,8 @@ static int rw_reader(void *arg)
     for (int k = 0; k < (SLOW ? 50 : 300); k++) {
         CHECK_EQ(pthread_rwlock_rdlock(&rw), 0);
         int n = __atomic_add_fetch(&readers_in, 1, __ATOMIC_SEQ_CST);
-        if (n > max_readers)
-            max_readers = n;
+        if (n > AL(max_readers))
+            AS(max_readers, n);
         CHECK_EQ(__atomic_load_n(&writers_in, __ATOMIC_SEQ_CST), 0);
         if (k % 10 == 0)
             sy_nanosleep(50000);
@@ -573,7 +579,7 @@ static int rw_writer(void *arg)
 static int wp_reader(void *arg)
 {
     (void)arg;
-    while (!writer_done) {
+    while (!AL(writer_done)) {
         CHECK_EQ(pthread_rwlock_rdlock(&rw_wpref), 0);
         sy_yield();
         CHECK_EQ(pthread_rwlock_unlock(&rw_wpref), 0);
@@ -589,7 +595,7 @@ static int wp_writer(void *arg)
         sy_yield();
         CHECK_EQ(pthread_rwlock_unlock(&rw_wpref), 0);
     }
-    writer_done = 1;
+    AS(writer_done, 1);
     return 0;
 }
 
@@ -606,7 +612,10 @@ static int rw_mix(void *arg)
 static int init_rwlock(void *arg)
 {
     (void)arg;
-    readers_in = writers_in = max_readers = writer_done = 0;
+    AS(readers_in, 0);
+    AS(writers_in, 0);
+    AS(max_readers, 0);
+    AS(writer_done, 0);
     spawn_wait(12, rw_mix);
     CHECK(max_readers > 1); /* readers sleeping in the lock let others in */
     CHECK_EQ(pthread_rwlock_destroy(&rw), 0);
@@ -704,7 +713,7 @@ static pthread_rwlock_t t_rw = PTHREAD_RWLOCK_INITIALIZER;
 static sem_t t_sem;
 static mtx_t t_mtx;
 static cnd_t t_cnd;
-static volatile int t_hold, t_release;
+static int t_hold, t_release;
 
 #define TMO (20 * MS)
 
@@ -717,8 +726,8 @@ static int t_holder(void *arg)
     CHECK_EQ(pthread_mutex_lock(&t_m), 0);
     CHECK_EQ(pthread_rwlock_wrlock(&t_rw), 0);
     CHECK_EQ(mtx_lock(&t_mtx), thrd_success);
-    t_hold = 1;
-    while (!t_release)
+    AS(t_hold, 1);
+    while (!AL(t_release))
         sy_nanosleep(MS);
     CHECK_EQ(mtx_unlock(&t_mtx), thrd_success);
     CHECK_EQ(pthread_rwlock_unlock(&t_rw), 0);
@@ -803,21 +812,22 @@ static void *timeouts_thread(void *arg)
 static int t_prober(void *arg)
 {
     (void)arg;
-    while (!t_hold)
+    while (!AL(t_hold))
         sy_yield();
     timeouts();
     /* the same from a plain thread */
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, timeouts_thread, NULL), 0);
     CHECK_EQ(pthread_join(th, NULL), 0);
-    t_release = 1;
+    AS(t_release, 1);
     return 0;
 }
 
 static int init_timed(void *arg)
 {
     (void)arg;
-    t_hold = t_release = 0;
+    AS(t_hold, 0);
+    AS(t_release, 0);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     CHECK_EQ(pthread_condattr_setclock(&ca, CLOCK_MONOTONIC), 0);
@@ -846,7 +856,7 @@ static pthread_mutex_t k_m = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t k_cm = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t k_cv = PTHREAD_COND_INITIALIZER;
 static sem_t k_sem;
-static volatile int k_result[4], k_done[4], k_got_untimed;
+static int k_result[4], k_done[4], k_got_untimed;
 
 static int k_victim(void *arg)
 {
@@ -865,12 +875,12 @@ static int k_victim(void *arg)
         /* not a kill point: it waits on, gets the lock, then exits at
          * its next kill point */
         r = pthread_mutex_lock(&k_m);
-        k_got_untimed = 1;
+        AS(k_got_untimed, 1);
         CHECK_EQ(pthread_mutex_unlock(&k_m), 0);
         break;
     }
-    k_result[i] = r;
-    k_done[i] = 1;
+    AS(k_result[i], r);
+    AS(k_done[i], 1);
     sy_yield(); /* a kill point */
     return 99;  /* never: the kill took effect above */
 }
@@ -907,7 +917,7 @@ static int init_kill(void *arg)
     CHECK_EQ(k_result[2], EINTR);
     /* the untimed lock still waits */
     sy_nanosleep(5 * MS);
-    CHECK_EQ(k_got_untimed, 0);
+    CHECK_EQ(AL(k_got_untimed), 0);
     CHECK_EQ(task_info(pid[3]).state, SY_SLEEPING);
     CHECK_EQ(pthread_mutex_unlock(&k_m), 0);
     CHECK_EQ(sy_wait(pid[3], &st, 0), pid[3]);
