@@ -351,17 +351,10 @@ struct hmutex {
     uint32_t word;  /* 0 free, 1 held, 2 held and maybe waited for */
     uint32_t count; /* a recursive mutex: its depth */
     int owner;      /* owner_id of the holder, 0 when free (atomic) */
-#if defined(__x86_64__)
     uint32_t nusers_;
     int kind;       /* PTHREAD_MUTEX_* | flags; -1 destroyed */
     sy_spinlock lock;
     sy_waitq_ q;
-#else
-    int kind;
-    uint32_t nusers_;
-    sy_spinlock lock;
-    sy_waitq_ q;
-#endif
 };
 _Static_assert(offsetof(struct hmutex, kind) == offsetof(pthread_mutex_t, __data.__kind),
                "a mutex's kind is where glibc's static initialisers put it");
