@@ -604,6 +604,69 @@ SY_API int *sy_errno_location(void);
 #define errno (*sy_errno_location())
 #endif
 
+/* ------------------------------------------- the host's threading API */
+
+/*
+ * Inside a task, the host's threading calls act as if each task were a
+ * thread (src/hostsync.c): the library defines them, and a program that
+ * links it (static or shared) gets them for all its code, its libraries'
+ * included.  A call that waits sleeps the task, and its CPU runs others; a
+ * lock's owner is the task, on whichever CPU it runs; a holder may sleep,
+ * yield or wait for I/O while it holds a lock (it is still not preempted
+ * by the tick).  The same object may be shared by tasks and plain threads
+ * of the program at once, and used before sy_run and after it: outside
+ * tasks the calls behave as glibc's.  Statically initialised objects
+ * (PTHREAD_MUTEX_INITIALIZER and its kin) work; nothing is allocated.
+ *
+ *   pthread_mutex_*      normal, recursive, error-checking, adaptive:
+ *                        EDEADLK, EPERM, EBUSY and recursion by task; timed
+ *                        and clock variants; init, destroy (EBUSY if held)
+ *   pthread_cond_*       with any of those mutexes (a recursive one is
+ *                        released whole and taken back at its depth); the
+ *                        condition's clock (pthread_condattr_setclock) or
+ *                        pthread_cond_clockwait's
+ *   pthread_rwlock_*     glibc's preference (readers first, or writers
+ *                        first with PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+ *                        EDEADLK for a writer that locks again; waiters
+ *                        admitted in arrival order
+ *   sem_* (unnamed)      sem_wait may return EINTR (a kill); sem_getvalue
+ *                        and sem_destroy stay glibc's
+ *   pthread_barrier_*, pthread_once, call_once
+ *   pthread_spin_*       glibc's spinlock; a task that finds it held spins
+ *                        briefly, then yields, then naps (up to 1 ms)
+ *   flockfile, ftrylockfile, funlockfile
+ *                        owned by the task, recursive by task; the holder
+ *                        stays on its CPU until it unlocks (glibc's lock is
+ *                        the host thread's).  Not given: exclusion against
+ *                        a plain stdio call (printf) by another task on the
+ *                        same CPU while the holder is switched out
+ *   mtx_*, cnd_*         C11, onto the calls above
+ *
+ * Kills: a timed lock or wait ends early with ETIMEDOUT (POSIX lets it
+ * fail so; the task exits at its next kill point); sem_wait and
+ * sem_timedwait end with EINTR.  The others (pthread_mutex_lock, rwlock
+ * locks, pthread_cond_wait, barriers, once, flockfile) are not kill points:
+ * the task waits on, as a thread would, and exits at its next kill point.
+ * Deadlock detection: tasks waiting on these objects may be woken by a
+ * plain thread, so while any waits, the runtime reports no deadlock.
+ *
+ * Objects glibc keeps: process-shared ones, robust and priority-inheriting
+ * or -protecting mutexes, named semaphores (sem_open).  A task that waits
+ * for a mutex, rwlock or semaphore of those polls (tries, then naps 20 us
+ * doubling to 5 ms): its CPU runs others.  A process-shared condition or
+ * barrier has no try call: a task that waits on one blocks its CPU.  A
+ * process-shared condition takes a process-shared mutex.
+ *
+ * Identity: pthread_self(), gettid() and __thread variables are the host
+ * thread's (the CPU's), and change when a task migrates; errno is the
+ * task's (above); sy_self() names the task.
+ *
+ * SY_HOST_SYNC=off in the environment (read once, at start) turns all of
+ * this off: the calls are glibc's, and a task that holds a lock of the
+ * host thread is only kept from being preempted; it must then not sleep or
+ * yield while it holds one.
+ */
+
 /* ------------------------------------------------------- introspection */
 
 enum sy_state {
