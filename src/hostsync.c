@@ -1134,15 +1134,14 @@ int sy__honce(int *ctl, void (*fn)(void))
  * The lock stays glibc's: plain threads spin on it as before. */
 int sy__hspin_lock(pthread_spinlock_t *l, struct task *t)
 {
-    (void)t;
     for (unsigned n = 0;; n++) {
         int e = REAL(pthread_spin_trylock)(l);
         if (e != EBUSY)
             return e;
         if (n < 64) {
             cpu_relax();
-        } else if (n < 80) {
-            sy_yield();
+        } else if (n < 80 && !__atomic_load_n(&t->killed, __ATOMIC_RELAXED)) {
+            sy_yield(); /* (a kill point: a killed task naps instead) */
         } else {
             struct cpu *c = this_cpu();
             sy__hs_nap(c->curr, c, n < 90 ? 50000u << (n - 80) / 2 : 1000000u, (const void *)(uintptr_t)l);

@@ -8,7 +8,8 @@
  *     lock, exact at the end) with holders that yield and sleep while they
  *     hold the lock, for every kind, statically initialised ones included;
  *   - a waiter sleeps: while one task waits for a lock held by a sleeping
- *     holder, a third task on the same CPU keeps running;
+ *     holder (or one waiting for I/O), a third task on the same CPU keeps
+ *     running;
  *   - ownership by task: EDEADLK, EPERM, EBUSY and recursion judged by
  *     task, also for two tasks on one host thread and for a holder that
  *     moved to another CPU;
@@ -221,6 +222,7 @@ static pthread_spinlock_t bspin;
 static sem_t bsem, bpsem;
 static mtx_t bmtx;
 static FILE *bfile;
+static int bk_pipe[2];
 
 static int runner(void *arg)
 {
@@ -283,10 +285,26 @@ static int bk_holder(void *arg)
     if (k != B_SEM && k != B_PSEM && k != B_COND)
         bk_take(k);
     AS(held, 1);
-    sy_nanosleep(30 * MS); /* holding it, asleep: the CPU is free */
+    if (k == B_C11) { /* holding it, waiting for I/O */
+        char c;
+        CHECK_EQ(sy_read(bk_pipe[0], &c, 1), 1);
+    } else {
+        sy_nanosleep(30 * MS); /* holding it, asleep: the CPU is free */
+    }
     for (int i = 0; i < 20; i++)
         sy_yield(); /* and yielding */
     bk_give(k);
+    return 0;
+}
+
+/* B_C11's holder waits for this to write */
+static int bk_writer(void *arg)
+{
+    (void)arg;
+    while (!AL(held))
+        sy_yield();
+    sy_nanosleep(30 * MS);
+    CHECK_EQ(sy_write(bk_pipe[1], "x", 1), 1);
     return 0;
 }
 
@@ -322,6 +340,7 @@ static int init_blocking(void *arg)
     CHECK_EQ(mtx_init(&bmtx, mtx_timed), thrd_success);
     bfile = tmpfile();
     CHECK(bfile != NULL);
+    CHECK_EQ(pipe(bk_pipe), 0);
     for (bk = 0; bk < B_NKINDS; bk++) {
         AS(held, 0);
         AS(stop_runner, 0);
@@ -331,7 +350,8 @@ static int init_blocking(void *arg)
         int r = sy_spawn(runner, NULL, &pin);
         int h = sy_spawn(bk_holder, NULL, &pin);
         int w = sy_spawn(bk_waiter, NULL, &pin);
-        CHECK(r > 0 && h > 0 && w > 0);
+        int wr = sy_spawn(bk_writer, NULL, NULL);
+        CHECK(r > 0 && h > 0 && w > 0 && wr > 0);
         int st = -1;
         CHECK_EQ(sy_wait(h, &st, 0), h);
         CHECK_EQ(st, 0);
@@ -339,8 +359,15 @@ static int init_blocking(void *arg)
         CHECK_EQ(st, 0);
         AS(stop_runner, 1);
         CHECK_EQ(sy_wait(r, &st, 0), r);
+        CHECK_EQ(sy_wait(wr, &st, 0), wr);
+        if (bk != B_C11) {
+            char c;
+            CHECK_EQ(sy_read(bk_pipe[0], &c, 1), 1); /* (what it wrote) */
+        }
     }
     fclose(bfile);
+    sy_close(bk_pipe[0]);
+    sy_close(bk_pipe[1]);
     CHECK_EQ(pthread_mutex_destroy(&brobust), 0);
     return 0;
 }
