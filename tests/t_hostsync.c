@@ -29,6 +29,8 @@
  * fails it after CASE_LIMIT_S.  No timing assertions beyond "not early". */
 #include "test.h"
 
+#include "hostsync.h" /* sy__hostsync_off: test_switch */
+
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -36,6 +38,7 @@
 #include <semaphore.h>
 #include <threads.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #if defined(__SANITIZE_THREAD__) || defined(SY_VALGRIND)
@@ -1103,6 +1106,44 @@ static void test_errors(void)
     run_all(init_errors, "errors");
 }
 
+/* ---------------------------------------------------- the switch */
+
+/* In a task, a mutex's owner field says whose implementation ran: ours
+ * stores minus the task's pid, glibc's the host thread's id. */
+static int init_owner_field(void *arg)
+{
+    bool off = arg != NULL;
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    CHECK_EQ(pthread_mutex_lock(&m), 0);
+    int owner = m.__data.__owner;
+    CHECK_EQ(pthread_mutex_unlock(&m), 0);
+    if (off)
+        CHECK_EQ(owner, (int)gettid());
+    else
+        CHECK_EQ(owner, -sy_self());
+    return 0;
+}
+
+static void test_switch(void)
+{
+    sy_config c = {.ncpu = 1};
+    CHECK_EQ(sy_run(&c, init_owner_field, NULL), 0);
+    /* the same with the switch off, as SY_HOST_SYNC=off sets it before
+     * main (a child: it is decided once per process; not re-executed, as
+     * an emulator could not run the new image) */
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        sy__hostsync_off = true;
+        CHECK_EQ(sy_run(&c, init_owner_field, (void *)1), 0);
+        _exit(0);
+    }
+    int st;
+    CHECK_EQ(waitpid(pid, &st, 0), pid);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
     RUN(test_mutex_exclusion);
@@ -1115,5 +1156,6 @@ int main(void)
     RUN(test_kill);
     RUN(test_mixed);
     RUN(test_errors);
+    RUN(test_switch);
     return 0;
 }
