@@ -223,7 +223,8 @@ soak: $(B)/tests/t_preempt
 bench: $(BENCHBIN)
 	@taskset -c $(BENCH_CPU) $(B)/bench/b_core all
 	@taskset -c $(BENCH_CPU) $(B)/bench/b_preempt all
-	@taskset -c $(BENCH_CPU) $(B)/bench/b_hostlock all
+	@taskset -c $(BENCH_CPU) $(B)/bench/b_hostlock 1cpu
+	@$(B)/bench/b_hostlock 2cpu
 	@$(B)/bench/b_smp all
 	@taskset -c $(BENCH_CPU) $(B)/bench/b_sync 1cpu >$(B)/bench/b_sync.out; s=$$?; \
 	    cat $(B)/bench/b_sync.out; exit $$s

@@ -1,103 +1,658 @@
-/* b_hostlock - what counting host locks in tasks costs (src/hostlock.c).
+/* b_hostlock - the host's threading calls inside tasks (issue 10,
+ * src/hostlock.c and src/hostsync.c) against the C library's own, each
+ * reference measured in the same run.  "glibc's" below is the C library's
+ * function itself, found with dlsym(RTLD_NEXT) (the program's own names are
+ * the runtime's), on an object that only glibc's code ever touches.
  *
- *   MutexTask     an uncontended pthread_mutex_lock + unlock inside a task,
- *                 through the runtime's wrappers (counted), ns per pair
- *   MutexThread   the same on a plain thread outside any runtime, through
- *                 the same wrappers (forwarded untouched): the reference
- *   MutexLibc     the same calling the C library's functions directly
- *                 (found with dlsym(RTLD_NEXT)): no wrapper at all
+ *   b_hostlock mutex [N]   uncontended pthread_mutex_lock + unlock, ns per
+ *                          pair (N pairs, default 20M), 1 CPU:
+ *                            MutexLibc    glibc's, on a plain thread
+ *                            MutexThread  the runtime's, on a plain thread
+ *                                         (no runtime on it)
+ *                            MutexTask    the runtime's, in a task
+ *                            MutexLibcSingleThreaded  glibc's while the
+ *                                         process has never had a second
+ *                                         thread (measured first)
+ *                          target: task / glibc <= 1.2
  *
- * One CPU; the three are measured in turn in each repetition.  The notes
- * give the medians' ratios: task / thread is the price of the count,
- * thread / libc that of the wrapper outside the runtime.
+ * glibc's mutex, while a process has never had a second thread, takes and
+ * releases it without an atomic instruction (lll_mutex_lock_optimized:
+ * SINGLE_THREAD_P); from the first pthread_create on, for ever, with them.
+ * A program that runs Switchyard on 2 CPUs or more has threads, so the
+ * reference rows (*Libc) are measured after this program made and joined a
+ * thread; the *LibcSingleThreaded rows, taken before, show the shortcut.
+ *   b_hostlock sem [N]     uncontended sem_post + sem_wait (value 0 -> 1
+ *                          -> 0), the same rows (Sem*), default 20M
+ *   b_hostlock once [N]    pthread_once on a done once_control (the fast
+ *                          path), the same rows (Once*), default 50M
+ *   b_hostlock handoff [N] two tasks on 1 CPU pass a turn back and forth
+ *                          through a pthread_mutex_t + pthread_cond_t
+ *                          (HostCondRoundTrip/1cpu), ns per round trip (two
+ *                          handoffs; N round trips, default 1M); against the
+ *                          same with sy_mutex + sy_cond (SyCondRoundTrip),
+ *                          and two plain threads on one core with glibc's
+ *                          mutex and condition (PthreadCondRoundTrip/1core,
+ *                          N/20 round trips: each is two futex wakes)
+ *   b_hostlock mutex8 [N]  8 tasks on 2 CPUs (task i pinned to CPU i % 2)
+ *                          incrementing one counter under one
+ *                          pthread_mutex_t (HostMutex8/2cpu), ns per
+ *                          increment and M increments/s (N in all, default
+ *                          4M); against 8 plain threads on the process's
+ *                          first two cores under glibc's mutex
+ *                          (PthreadMutex8/2cores) and 8 tasks under a
+ *                          sy_mutex (SyMutex8/2cpu)
+ *   b_hostlock 1cpu | 2cpu | all   mutex,sem,once,handoff | mutex8 | both
+ *   Several may be given separated by commas: b_hostlock mutex,once
  *
- *   b_hostlock mutex|all [N]      (N pairs per measurement, default 20M) */
+ * Run the 1-CPU ones pinned to one core, the 2-CPU one unpinned (make bench):
+ *   taskset -c 1 build/bench/b_hostlock 1cpu && build/bench/b_hostlock 2cpu
+ * The notes ("# ...") give the ratios of the medians.  A benchmark that
+ * does not finish within 120 s stops the program (exit 3).  Every call's
+ * result is checked, and so is the counter. */
 #include "bench.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <sys/single_threaded.h>
+#include <unistd.h>
 
 static int reps;
-static long pairs;
-static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
-static int (*libc_lock)(pthread_mutex_t *);
-static int (*libc_unlock)(pthread_mutex_t *);
+static const char *current = "?";
 
-static double wrapped_ns(void)
+static void fail(const char *what, long got, int line)
 {
-    for (long i = 0; i < 1000; i++) { /* warm */
-        pthread_mutex_lock(&mutex);
-        pthread_mutex_unlock(&mutex);
-    }
-    uint64_t t0 = now_ns();
-    for (long i = 0; i < pairs; i++) {
-        pthread_mutex_lock(&mutex);
-        pthread_mutex_unlock(&mutex);
-    }
-    return (double)(now_ns() - t0) / (double)pairs;
+    fprintf(stderr, "b_hostlock %s: line %d: %s returned %ld\n", current, line, what, got);
+    exit(1);
 }
 
-static double libc_ns(void)
+#define EXPECT(call, want)                     \
+    do {                                       \
+        long r_ = (call);                      \
+        if (__builtin_expect(r_ != (want), 0)) \
+            fail(#call, r_, __LINE__);         \
+    } while (0)
+#define CHECK(call) EXPECT(call, 0)
+
+static void on_alarm(int sig)
 {
-    for (long i = 0; i < 1000; i++) {
-        libc_lock(&mutex);
-        libc_unlock(&mutex);
-    }
-    uint64_t t0 = now_ns();
-    for (long i = 0; i < pairs; i++) {
-        libc_lock(&mutex);
-        libc_unlock(&mutex);
-    }
-    return (double)(now_ns() - t0) / (double)pairs;
+    (void)sig;
+    static const char m1[] = "b_hostlock: ", m2[] = " did not finish in 120 s: a hang?\n";
+    ssize_t r = write(2, m1, sizeof m1 - 1);
+    r = write(2, current, strlen(current));
+    r = write(2, m2, sizeof m2 - 1);
+    (void)r;
+    _exit(3);
 }
 
-static double task_result;
+static void run_cpus(int ncpu, sy_fn init, void *arg)
+{
+    sy_config c = {.ncpu = ncpu};
+    int st = sy_run(&c, init, arg);
+    if (st != 0) {
+        fprintf(stderr, "b_hostlock %s: sy_run: %d (%s)\n", current, st,
+                st < 0 ? sy_strerror(st) : "init's status");
+        exit(1);
+    }
+}
+
+static int spawn(sy_fn fn, void *arg, int pin_cpu)
+{
+    sy_attr a = {.name = current, .flags = pin_cpu >= 0 ? SY_ATTR_PIN : 0,
+                 .cpu = pin_cpu >= 0 ? pin_cpu : 0};
+    int pid = sy_spawn(fn, arg, &a);
+    if (pid <= 0)
+        fail("sy_spawn", pid, __LINE__);
+    return pid;
+}
+
+static void reap(int pid)
+{
+    int st = -1;
+    EXPECT(sy_wait(pid, &st, 0), pid);
+    if (st != 0)
+        fail("a task's exit status", st, __LINE__);
+}
+
+static void target_note(const char *what, double v, double target)
+{
+    note("%s: median %.3f; target <= %g: %s", what, v, target, v <= target ? "met" : "NOT met");
+}
+
+/* ------------------------------------------------ glibc's own functions */
+
+static struct {
+    int (*mutex_lock)(pthread_mutex_t *);
+    int (*mutex_unlock)(pthread_mutex_t *);
+    int (*cond_wait)(pthread_cond_t *, pthread_mutex_t *);
+    int (*cond_signal)(pthread_cond_t *);
+    int (*sem_init)(sem_t *, int, unsigned);
+    int (*sem_wait)(sem_t *);
+    int (*sem_post)(sem_t *);
+    int (*once)(pthread_once_t *, void (*)(void));
+} libc;
+
+static void *next_sym(const char *name)
+{
+    void *p = dlsym(RTLD_NEXT, name);
+    if (!p) {
+        fprintf(stderr, "b_hostlock: no %s after the runtime's\n", name);
+        exit(1);
+    }
+    return p;
+}
+
+static void find_libc(void)
+{
+    if (libc.mutex_lock)
+        return;
+    *(void **)&libc.mutex_lock = next_sym("pthread_mutex_lock");
+    *(void **)&libc.mutex_unlock = next_sym("pthread_mutex_unlock");
+    *(void **)&libc.cond_wait = next_sym("pthread_cond_wait");
+    *(void **)&libc.cond_signal = next_sym("pthread_cond_signal");
+    *(void **)&libc.sem_init = next_sym("sem_init");
+    *(void **)&libc.sem_wait = next_sym("sem_wait");
+    *(void **)&libc.sem_post = next_sym("sem_post");
+    *(void **)&libc.once = next_sym("pthread_once");
+}
+
+/* glibc's rows while the process has had no second thread (st_*), taken
+ * at the start of main; then the process gets one, for ever. */
+static double st_mutex[64], st_sem[64], st_once[64];
+static int st_done;
+
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+static void make_multithreaded(void)
+{
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, nothing, NULL));
+    CHECK(pthread_join(t, NULL));
+}
+
+/* The rows of an uncontended measurement and their ratios. */
+static void report3(const char *kind, const char *what, long n, const double *libcv,
+                    const double *thread, const double *task, const double *st, double target)
+{
+    char go[64], tsv[64];
+    if (st_done) {
+        snprintf(go, sizeof go, "%sLibcSingleThreaded", kind);
+        snprintf(tsv, sizeof tsv, "switchyard_%s_libc_st", what);
+        report(go, tsv, "uncontended", n, st, reps, "ns/op", 0);
+    }
+    snprintf(go, sizeof go, "%sLibc", kind);
+    snprintf(tsv, sizeof tsv, "switchyard_%s_libc", what);
+    report(go, tsv, "uncontended", n, libcv, reps, "ns/op", 0);
+    snprintf(go, sizeof go, "%sThread", kind);
+    snprintf(tsv, sizeof tsv, "switchyard_%s_thread", what);
+    report(go, tsv, "uncontended", n, thread, reps, "ns/op", 0);
+    snprintf(go, sizeof go, "%sTask", kind);
+    snprintf(tsv, sizeof tsv, "switchyard_%s_task", what);
+    report(go, tsv, "uncontended", n, task, reps, "ns/op", 0);
+    double mt = median(task, reps), mh = median(thread, reps), ml = median(libcv, reps);
+    note("%s: in a task / glibc's on a plain thread = %.3f (median %.2f / %.2f ns)", what, mt / ml,
+         mt, ml);
+    note("%s: the runtime's on a plain thread / glibc's = %.3f (median %.2f / %.2f ns)", what,
+         mh / ml, mh, ml);
+    note("%s: in a task / the runtime's on a plain thread = %.3f", what, mt / mh);
+    if (st_done)
+        note("%s: in a task / glibc's in a single-threaded process = %.3f (median %.2f / %.2f "
+             "ns)", what, mt / median(st, reps), mt, median(st, reps));
+    if (target > 0) {
+        char w[96];
+        snprintf(w, sizeof w, "uncontended %s in a task / glibc's", what);
+        target_note(w, mt / ml, target);
+    }
+}
+
+/* Runs `fn` in a task on 1 CPU; its measurement back. */
+static double (*in_task_fn)(long);
+static long in_task_n;
+static double in_task_result;
 
 static int in_task(void *arg)
 {
     (void)arg;
-    task_result = wrapped_ns();
+    in_task_result = in_task_fn(in_task_n);
     return 0;
+}
+
+static double measure_in_task(double (*fn)(long), long n)
+{
+    in_task_fn = fn;
+    in_task_n = n;
+    run_cpus(1, in_task, NULL);
+    return in_task_result;
+}
+
+/* ------------------------------------------------ uncontended mutex */
+
+static pthread_mutex_t our_mutex = PTHREAD_MUTEX_INITIALIZER;  /* the runtime's calls only */
+static pthread_mutex_t libc_mutex = PTHREAD_MUTEX_INITIALIZER; /* glibc's only */
+
+static double mutex_ours_ns(long n)
+{
+    for (long i = 0; i < 1000; i++) { /* warm */
+        CHECK(pthread_mutex_lock(&our_mutex));
+        CHECK(pthread_mutex_unlock(&our_mutex));
+    }
+    uint64_t t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+        CHECK(pthread_mutex_lock(&our_mutex));
+        CHECK(pthread_mutex_unlock(&our_mutex));
+    }
+    return (double)(now_ns() - t0) / (double)n;
+}
+
+static double mutex_libc_ns(long n)
+{
+    for (long i = 0; i < 1000; i++) {
+        CHECK(libc.mutex_lock(&libc_mutex));
+        CHECK(libc.mutex_unlock(&libc_mutex));
+    }
+    uint64_t t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+        CHECK(libc.mutex_lock(&libc_mutex));
+        CHECK(libc.mutex_unlock(&libc_mutex));
+    }
+    return (double)(now_ns() - t0) / (double)n;
 }
 
 static void bench_mutex(long n)
 {
-    double task[64], thread[64], libc[64];
-    pairs = n;
-    libc_lock = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_lock");
-    libc_unlock = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_unlock");
-    if (!libc_lock || !libc_unlock) {
-        fprintf(stderr, "b_hostlock: no pthread_mutex_lock after the runtime's\n");
-        exit(1);
-    }
-    sy_config cfg = {.ncpu = 1};
+    double task[64], thread[64], lib[64];
+    current = "mutex";
     for (int i = 0; i < reps; i++) { /* interleaved: same conditions */
-        libc[i] = libc_ns();
-        thread[i] = wrapped_ns(); /* the booting thread, before sy_run: no runtime */
-        if (sy_run(&cfg, in_task, NULL) != 0) {
-            fprintf(stderr, "b_hostlock: sy_run failed\n");
-            exit(1);
-        }
-        task[i] = task_result;
+        lib[i] = mutex_libc_ns(n);
+        thread[i] = mutex_ours_ns(n); /* the booting thread, before sy_run: no runtime */
+        task[i] = measure_in_task(mutex_ours_ns, n);
     }
-    report("MutexLibc", "switchyard_mutex_libc", "lock_unlock", n, libc, reps, "ns/op", 0);
-    report("MutexThread", "switchyard_mutex_thread", "lock_unlock", n, thread, reps, "ns/op", 0);
-    report("MutexTask", "switchyard_mutex_task", "lock_unlock", n, task, reps, "ns/op", 0);
-    note("mutex lock+unlock in a task / on a plain thread = %.3f (median %.2f / %.2f ns)",
-         median(task, reps) / median(thread, reps), median(task, reps), median(thread, reps));
-    note("plain thread through the wrappers / the C library's own = %.3f (median %.2f / %.2f ns)",
-         median(thread, reps) / median(libc, reps), median(thread, reps), median(libc, reps));
+    report3("Mutex", "mutex", n, lib, thread, task, st_mutex, 1.2);
+}
+
+/* ------------------------------------------------ uncontended semaphore */
+
+static sem_t our_sem, libc_sem;
+
+static double sem_ours_ns(long n)
+{
+    for (long i = 0; i < 1000; i++) {
+        CHECK(sem_post(&our_sem));
+        CHECK(sem_wait(&our_sem));
+    }
+    uint64_t t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+        CHECK(sem_post(&our_sem));
+        CHECK(sem_wait(&our_sem));
+    }
+    return (double)(now_ns() - t0) / (double)n;
+}
+
+static double sem_libc_ns(long n)
+{
+    for (long i = 0; i < 1000; i++) {
+        CHECK(libc.sem_post(&libc_sem));
+        CHECK(libc.sem_wait(&libc_sem));
+    }
+    uint64_t t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+        CHECK(libc.sem_post(&libc_sem));
+        CHECK(libc.sem_wait(&libc_sem));
+    }
+    return (double)(now_ns() - t0) / (double)n;
+}
+
+static void bench_sem(long n)
+{
+    double task[64], thread[64], lib[64];
+    current = "sem";
+    CHECK(sem_init(&our_sem, 0, 0));
+    for (int i = 0; i < reps; i++) {
+        lib[i] = sem_libc_ns(n);
+        thread[i] = sem_ours_ns(n);
+        task[i] = measure_in_task(sem_ours_ns, n);
+    }
+    report3("Sem", "sem", n, lib, thread, task, st_sem, 0);
+}
+
+/* ------------------------------------------------ pthread_once, done */
+
+static pthread_once_t our_once = PTHREAD_ONCE_INIT, libc_once = PTHREAD_ONCE_INIT;
+static int once_runs;
+
+static void once_fn(void)
+{
+    once_runs++;
+}
+
+static double once_ours_ns(long n)
+{
+    uint64_t t0 = now_ns();
+    for (long i = 0; i < n; i++)
+        CHECK(pthread_once(&our_once, once_fn));
+    return (double)(now_ns() - t0) / (double)n;
+}
+
+static double once_libc_ns(long n)
+{
+    uint64_t t0 = now_ns();
+    for (long i = 0; i < n; i++)
+        CHECK(libc.once(&libc_once, once_fn));
+    return (double)(now_ns() - t0) / (double)n;
+}
+
+static void bench_once(long n)
+{
+    double task[64], thread[64], lib[64];
+    current = "once";
+    CHECK(pthread_once(&our_once, once_fn));
+    for (int i = 0; i < reps; i++) {
+        lib[i] = once_libc_ns(n);
+        thread[i] = once_ours_ns(n);
+        task[i] = measure_in_task(once_ours_ns, n);
+    }
+    EXPECT(once_runs, 2);
+    report3("Once", "once", n, lib, thread, task, st_once, 0);
+}
+
+/* ------------------------------------------------ handoff on one CPU */
+
+static struct {
+    long n;
+    int turn;
+    pthread_mutex_t m;  /* the runtime's calls (tasks) */
+    pthread_cond_t cv;
+    sy_mutex sm;        /* sy_mutex + sy_cond (tasks) */
+    sy_cond scv;
+    pthread_mutex_t lm; /* glibc's (threads) */
+    pthread_cond_t lcv;
+    uint64_t t0, t1;
+} ho = {.m = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+        .lm = PTHREAD_MUTEX_INITIALIZER, .lcv = PTHREAD_COND_INITIALIZER};
+
+/* Player `me` (0 or 1): waits for its turn, passes it, n times. */
+static int ho_host(void *arg)
+{
+    int me = (int)(long)arg;
+    for (long i = 0; i < ho.n; i++) {
+        CHECK(pthread_mutex_lock(&ho.m));
+        while (ho.turn != me)
+            CHECK(pthread_cond_wait(&ho.cv, &ho.m));
+        ho.turn = !me;
+        CHECK(pthread_cond_signal(&ho.cv));
+        CHECK(pthread_mutex_unlock(&ho.m));
+    }
+    return 0;
+}
+
+static int ho_sy(void *arg)
+{
+    int me = (int)(long)arg;
+    for (long i = 0; i < ho.n; i++) {
+        CHECK(sy_mutex_lock(&ho.sm));
+        while (ho.turn != me)
+            CHECK(sy_cond_wait(&ho.scv, &ho.sm));
+        ho.turn = !me;
+        CHECK(sy_cond_signal(&ho.scv));
+        CHECK(sy_mutex_unlock(&ho.sm));
+    }
+    return 0;
+}
+
+static void *ho_libc(void *arg)
+{
+    int me = (int)(long)arg;
+    for (long i = 0; i < ho.n; i++) {
+        CHECK(libc.mutex_lock(&ho.lm));
+        while (ho.turn != me)
+            CHECK(libc.cond_wait(&ho.lcv, &ho.lm));
+        ho.turn = !me;
+        CHECK(libc.cond_signal(&ho.lcv));
+        CHECK(libc.mutex_unlock(&ho.lm));
+    }
+    return NULL;
+}
+
+static int init_handoff(void *arg)
+{
+    sy_fn fn = (sy_fn)arg;
+    ho.turn = 0;
+    ho.t0 = now_ns();
+    int a = spawn(fn, (void *)0L, -1), b = spawn(fn, (void *)1L, -1);
+    reap(a);
+    reap(b);
+    ho.t1 = now_ns();
+    return 0;
+}
+
+static void bench_handoff(long n)
+{
+    double host[64], sy[64], lib[64];
+    long nl = n / 20 < 2 ? 2 : n / 20;
+    current = "handoff";
+    CHECK(sy_mutex_init(&ho.sm));
+    CHECK(sy_cond_init(&ho.scv));
+    for (int i = 0; i < reps; i++) {
+        ho.n = n;
+        run_cpus(1, init_handoff, (void *)ho_host);
+        host[i] = (double)(ho.t1 - ho.t0) / (double)n;
+        run_cpus(1, init_handoff, (void *)ho_sy);
+        sy[i] = (double)(ho.t1 - ho.t0) / (double)n;
+        ho.n = nl;
+        ho.turn = 0;
+        pthread_t t[2];
+        uint64_t t0 = now_ns();
+        for (long k = 0; k < 2; k++)
+            CHECK(pthread_create(&t[k], NULL, ho_libc, (void *)k));
+        for (int k = 0; k < 2; k++)
+            CHECK(pthread_join(t[k], NULL));
+        lib[i] = (double)(now_ns() - t0) / (double)nl;
+    }
+    report("HostCondRoundTrip/1cpu", "switchyard", "pthread_cond_roundtrip", n, host, reps, "ns/op",
+           0);
+    report("SyCondRoundTrip/1cpu", "switchyard", "sy_cond_roundtrip", n, sy, reps, "ns/op", 0);
+    report("PthreadCondRoundTrip/1core", "pthread", "pthread_cond_roundtrip", nl, lib, reps,
+           "ns/op", 0);
+    double mh = median(host, reps), ms = median(sy, reps), ml = median(lib, reps);
+    note("handoff through pthread_mutex_t + pthread_cond_t between two tasks on 1 CPU / the same "
+         "with sy_mutex + sy_cond = %.2f (median %.1f / %.1f ns per round trip)", mh / ms, mh, ms);
+    note("... / two plain threads on one core with glibc's = %.3f (median %.1f / %.1f ns)",
+         mh / ml, mh, ml);
+}
+
+/* ------------------------------------------------ 8 sharing one mutex, 2 CPUs */
+
+#define MX_TASKS 8
+
+static struct {
+    pthread_mutex_t m;  /* the runtime's calls (tasks) */
+    pthread_mutex_t lm; /* glibc's (threads) */
+    sy_mutex sm;
+    long counter;
+    long per;
+    cpu_set_t cores;
+    uint64_t elapsed;
+} mc = {.m = PTHREAD_MUTEX_INITIALIZER, .lm = PTHREAD_MUTEX_INITIALIZER};
+
+static int mc_host(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < mc.per; i++) {
+        CHECK(pthread_mutex_lock(&mc.m));
+        mc.counter++;
+        CHECK(pthread_mutex_unlock(&mc.m));
+    }
+    return 0;
+}
+
+static int mc_sy(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < mc.per; i++) {
+        CHECK(sy_mutex_lock(&mc.sm));
+        mc.counter++;
+        CHECK(sy_mutex_unlock(&mc.sm));
+    }
+    return 0;
+}
+
+static int init_mc(void *arg)
+{
+    sy_fn fn = (sy_fn)arg;
+    int pids[MX_TASKS];
+    uint64_t t0 = now_ns();
+    for (int i = 0; i < MX_TASKS; i++)
+        pids[i] = spawn(fn, NULL, i % 2);
+    for (int i = 0; i < MX_TASKS; i++)
+        reap(pids[i]);
+    mc.elapsed = now_ns() - t0;
+    return 0;
+}
+
+static void *mc_thread(void *arg)
+{
+    (void)arg;
+    pthread_setaffinity_np(pthread_self(), sizeof mc.cores, &mc.cores);
+    for (long i = 0; i < mc.per; i++) {
+        CHECK(libc.mutex_lock(&mc.lm));
+        mc.counter++;
+        CHECK(libc.mutex_unlock(&mc.lm));
+    }
+    return NULL;
+}
+
+static void bench_mutex8(long n)
+{
+    double host[64], hostt[64], sy[64], syt[64], lib[64], libt[64];
+    current = "mutex8";
+    long per = n / MX_TASKS, total = per * MX_TASKS;
+    cpu_set_t all;
+    CPU_ZERO(&mc.cores);
+    if (sched_getaffinity(0, sizeof all, &all) == 0)
+        for (int c = 0, k = 0; c < CPU_SETSIZE && k < 2; c++)
+            if (CPU_ISSET(c, &all))
+                CPU_SET(c, &mc.cores), k++;
+    if (CPU_COUNT(&mc.cores) < 2)
+        note("fewer than two cores to run on: the 2-CPU figures share one");
+    CHECK(sy_mutex_init(&mc.sm));
+    mc.per = per;
+    for (int r = 0; r < reps; r++) {
+        pthread_t t[MX_TASKS];
+        mc.counter = 0;
+        uint64_t t0 = now_ns();
+        for (int i = 0; i < MX_TASKS; i++)
+            CHECK(pthread_create(&t[i], NULL, mc_thread, NULL));
+        for (int i = 0; i < MX_TASKS; i++)
+            CHECK(pthread_join(t[i], NULL));
+        uint64_t d = now_ns() - t0;
+        EXPECT(mc.counter, total);
+        lib[r] = (double)d / (double)total;
+        libt[r] = (double)total / ((double)d / 1e9) / 1e6;
+
+        mc.counter = 0;
+        run_cpus(2, init_mc, (void *)mc_host);
+        EXPECT(mc.counter, total);
+        host[r] = (double)mc.elapsed / (double)total;
+        hostt[r] = (double)total / ((double)mc.elapsed / 1e9) / 1e6;
+
+        mc.counter = 0;
+        run_cpus(2, init_mc, (void *)mc_sy);
+        EXPECT(mc.counter, total);
+        sy[r] = (double)mc.elapsed / (double)total;
+        syt[r] = (double)total / ((double)mc.elapsed / 1e9) / 1e6;
+    }
+    report("PthreadMutex8/2cores", "pthread_2cores", "mutex_contended_8", total, lib, reps, "ns/op",
+           0);
+    report("PthreadMutex8Throughput/2cores", "pthread_2cores", "mutex_contended_8_throughput",
+           total, libt, reps, "Mops/s", 0);
+    report("HostMutex8/2cpu", "switchyard_2cpu", "host_mutex_contended_8", total, host, reps,
+           "ns/op", 0);
+    report("HostMutex8Throughput/2cpu", "switchyard_2cpu", "host_mutex_contended_8_throughput",
+           total, hostt, reps, "Mops/s", 0);
+    report("SyMutex8/2cpu", "switchyard_2cpu", "mutex_contended_8", total, sy, reps, "ns/op", 0);
+    report("SyMutex8Throughput/2cpu", "switchyard_2cpu", "mutex_contended_8_throughput", total,
+           syt, reps, "Mops/s", 0);
+    note("8 tasks on 2 CPUs under one pthread_mutex_t: median %.2f M ops/s; 8 plain threads on 2 "
+         "cores under glibc's: %.2f M ops/s; 8 tasks under a sy_mutex: %.2f M ops/s",
+         median(hostt, reps), median(libt, reps), median(syt, reps));
+    note("throughput pthread_mutex_t in tasks / glibc's in threads = %.2f; / sy_mutex in tasks = "
+         "%.2f", median(hostt, reps) / median(libt, reps),
+         median(hostt, reps) / median(syt, reps));
+}
+
+/* ------------------------------------------------------------- main */
+
+static int wanted(const char *list, const char *name, const char *group)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save, *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save))
+        if (!strcmp(w, name) || !strcmp(w, group) || !strcmp(w, "all"))
+            return 1;
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    int a = bench_args(argc, argv, "mutex|all [N]");
+    int a = bench_args(argc, argv, "mutex|sem|once|handoff|mutex8|1cpu|2cpu|all[,...] [N]");
     reps = bench_reps();
     const char *what = argv[a], *cnt = a + 1 < argc ? argv[a + 1] : NULL;
-    if (strcmp(what, "mutex") && strcmp(what, "all")) {
-        fprintf(stderr, "%s: unknown benchmark '%s'\n", argv[0], what);
-        return 2;
+    static const char *const known[] = {"mutex", "sem", "once", "handoff", "mutex8",
+                                        "1cpu",  "2cpu", "all"};
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", what);
+    for (char *save, *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+        int ok = 0;
+        for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+            ok |= !strcmp(w, known[i]);
+        if (!ok) {
+            fprintf(stderr, "%s: unknown benchmark '%s'\n", argv[0], w);
+            return 2;
+        }
     }
-    bench_mutex(bench_count(cnt, 20000000));
+    signal(SIGALRM, on_alarm);
+    find_libc();
+    CHECK(libc.sem_init(&libc_sem, 0, 0));
+    CHECK(libc.once(&libc_once, once_fn));
+    EXPECT(once_runs, 1);
+    /* glibc's single-threaded figures first (see the top) */
+    alarm(120);
+    current = "single-threaded";
+    st_done = __libc_single_threaded;
+    for (int i = 0; st_done && i < reps; i++) {
+        if (wanted(what, "mutex", "1cpu"))
+            st_mutex[i] = mutex_libc_ns(bench_count(cnt, 20000000));
+        if (wanted(what, "sem", "1cpu"))
+            st_sem[i] = sem_libc_ns(bench_count(cnt, 20000000));
+        if (wanted(what, "once", "1cpu"))
+            st_once[i] = once_libc_ns(bench_count(cnt, 50000000));
+    }
+    make_multithreaded();
+    if (wanted(what, "mutex", "1cpu")) {
+        alarm(120);
+        bench_mutex(bench_count(cnt, 20000000));
+    }
+    if (wanted(what, "sem", "1cpu")) {
+        alarm(120);
+        bench_sem(bench_count(cnt, 20000000));
+    }
+    if (wanted(what, "once", "1cpu")) {
+        alarm(120);
+        bench_once(bench_count(cnt, 50000000));
+    }
+    if (wanted(what, "handoff", "1cpu")) {
+        alarm(120);
+        bench_handoff(bench_count(cnt, 1000000));
+    }
+    if (wanted(what, "mutex8", "2cpu")) {
+        alarm(120);
+        bench_mutex8(bench_count(cnt, 4000000));
+    }
+    alarm(0);
     return 0;
 }
