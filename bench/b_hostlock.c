@@ -10,17 +10,16 @@
  *                            MutexThread  the runtime's, on a plain thread
  *                                         (no runtime on it)
  *                            MutexTask    the runtime's, in a task
- *                            MutexLibcSingleThreaded  glibc's while the
- *                                         process has never had a second
- *                                         thread (measured first)
- *                          target: task / glibc <= 1.2
+ *                          each twice: /st while the process has never had
+ *                          a second thread, /mt after it made (and joined)
+ *                          one; target: task / glibc <= 1.2
  *
- * glibc's mutex, while a process has never had a second thread, takes and
- * releases it without an atomic instruction (lll_mutex_lock_optimized:
- * SINGLE_THREAD_P); from the first pthread_create on, for ever, with them.
- * A program that runs Switchyard on 2 CPUs or more has threads, so the
- * reference rows (*Libc) are measured after this program made and joined a
- * thread; the *LibcSingleThreaded rows, taken before, show the shortcut.
+ * Why twice: glibc's mutex, while a process has never had a second thread,
+ * takes and releases it without an atomic instruction
+ * (lll_mutex_lock_optimized: SINGLE_THREAD_P); from the first
+ * pthread_create on, for ever, with them.  A program that runs Switchyard
+ * on one CPU and starts no thread is in the first case (sy_run on 1 CPU
+ * starts none), one on 2 CPUs or with a thread of its own in the second.
  *   b_hostlock sem [N]     uncontended sem_post + sem_wait (value 0 -> 1
  *                          -> 0), the same rows (Sem*), default 20M
  *   b_hostlock once [N]    pthread_once on a done once_control (the fast
@@ -158,16 +157,12 @@ static void find_libc(void)
     *(void **)&libc.once = next_sym("pthread_once");
 }
 
-/* glibc's rows while the process has had no second thread (st_*), taken
- * at the start of main; then the process gets one, for ever. */
-static double st_mutex[64], st_sem[64], st_once[64];
-static int st_done;
-
 static void *nothing(void *arg)
 {
     return arg;
 }
 
+/* From here on the process has had a second thread (glibc: for ever). */
 static void make_multithreaded(void)
 {
     pthread_t t;
@@ -175,37 +170,35 @@ static void make_multithreaded(void)
     CHECK(pthread_join(t, NULL));
 }
 
-/* The rows of an uncontended measurement and their ratios. */
-static void report3(const char *kind, const char *what, long n, const double *libcv,
-                    const double *thread, const double *task, const double *st, double target)
+/* One uncontended measurement: glibc's on a plain thread, the runtime's on
+ * a plain thread, the runtime's in a task, interleaved in each repetition. */
+struct three {
+    double libc[64], thread[64], task[64];
+};
+
+/* Its rows, suffixed /st (a single-threaded process) or /mt, and ratios. */
+static void report3(const char *kind, const char *what, const char *mode, long n,
+                    const struct three *r, double target)
 {
     char go[64], tsv[64];
-    if (st_done) {
-        snprintf(go, sizeof go, "%sLibcSingleThreaded", kind);
-        snprintf(tsv, sizeof tsv, "switchyard_%s_libc_st", what);
-        report(go, tsv, "uncontended", n, st, reps, "ns/op", 0);
-    }
-    snprintf(go, sizeof go, "%sLibc", kind);
-    snprintf(tsv, sizeof tsv, "switchyard_%s_libc", what);
-    report(go, tsv, "uncontended", n, libcv, reps, "ns/op", 0);
-    snprintf(go, sizeof go, "%sThread", kind);
-    snprintf(tsv, sizeof tsv, "switchyard_%s_thread", what);
-    report(go, tsv, "uncontended", n, thread, reps, "ns/op", 0);
-    snprintf(go, sizeof go, "%sTask", kind);
-    snprintf(tsv, sizeof tsv, "switchyard_%s_task", what);
-    report(go, tsv, "uncontended", n, task, reps, "ns/op", 0);
-    double mt = median(task, reps), mh = median(thread, reps), ml = median(libcv, reps);
-    note("%s: in a task / glibc's on a plain thread = %.3f (median %.2f / %.2f ns)", what, mt / ml,
-         mt, ml);
-    note("%s: the runtime's on a plain thread / glibc's = %.3f (median %.2f / %.2f ns)", what,
-         mh / ml, mh, ml);
-    note("%s: in a task / the runtime's on a plain thread = %.3f", what, mt / mh);
-    if (st_done)
-        note("%s: in a task / glibc's in a single-threaded process = %.3f (median %.2f / %.2f "
-             "ns)", what, mt / median(st, reps), mt, median(st, reps));
+    snprintf(go, sizeof go, "%sLibc/%s", kind, mode);
+    snprintf(tsv, sizeof tsv, "switchyard_%s_libc_%s", what, mode);
+    report(go, tsv, "uncontended", n, r->libc, reps, "ns/op", 0);
+    snprintf(go, sizeof go, "%sThread/%s", kind, mode);
+    snprintf(tsv, sizeof tsv, "switchyard_%s_thread_%s", what, mode);
+    report(go, tsv, "uncontended", n, r->thread, reps, "ns/op", 0);
+    snprintf(go, sizeof go, "%sTask/%s", kind, mode);
+    snprintf(tsv, sizeof tsv, "switchyard_%s_task_%s", what, mode);
+    report(go, tsv, "uncontended", n, r->task, reps, "ns/op", 0);
+    double mt = median(r->task, reps), mh = median(r->thread, reps), ml = median(r->libc, reps);
+    note("%s/%s: in a task / glibc's on a plain thread = %.3f (median %.2f / %.2f ns)", what, mode,
+         mt / ml, mt, ml);
+    note("%s/%s: the runtime's on a plain thread / glibc's = %.3f (median %.2f / %.2f ns)", what,
+         mode, mh / ml, mh, ml);
+    note("%s/%s: in a task / the runtime's on a plain thread = %.3f", what, mode, mt / mh);
     if (target > 0) {
         char w[96];
-        snprintf(w, sizeof w, "uncontended %s in a task / glibc's", what);
+        snprintf(w, sizeof w, "uncontended %s in a task / glibc's (%s)", what, mode);
         target_note(w, mt / ml, target);
     }
 }
@@ -263,16 +256,14 @@ static double mutex_libc_ns(long n)
     return (double)(now_ns() - t0) / (double)n;
 }
 
-static void bench_mutex(long n)
+static void bench_mutex(long n, struct three *r)
 {
-    double task[64], thread[64], lib[64];
     current = "mutex";
     for (int i = 0; i < reps; i++) { /* interleaved: same conditions */
-        lib[i] = mutex_libc_ns(n);
-        thread[i] = mutex_ours_ns(n); /* the booting thread, before sy_run: no runtime */
-        task[i] = measure_in_task(mutex_ours_ns, n);
+        r->libc[i] = mutex_libc_ns(n);
+        r->thread[i] = mutex_ours_ns(n); /* the booting thread, before sy_run: no runtime */
+        r->task[i] = measure_in_task(mutex_ours_ns, n);
     }
-    report3("Mutex", "mutex", n, lib, thread, task, st_mutex, 1.2);
 }
 
 /* ------------------------------------------------ uncontended semaphore */
@@ -307,17 +298,14 @@ static double sem_libc_ns(long n)
     return (double)(now_ns() - t0) / (double)n;
 }
 
-static void bench_sem(long n)
+static void bench_sem(long n, struct three *r)
 {
-    double task[64], thread[64], lib[64];
     current = "sem";
-    CHECK(sem_init(&our_sem, 0, 0));
     for (int i = 0; i < reps; i++) {
-        lib[i] = sem_libc_ns(n);
-        thread[i] = sem_ours_ns(n);
-        task[i] = measure_in_task(sem_ours_ns, n);
+        r->libc[i] = sem_libc_ns(n);
+        r->thread[i] = sem_ours_ns(n);
+        r->task[i] = measure_in_task(sem_ours_ns, n);
     }
-    report3("Sem", "sem", n, lib, thread, task, st_sem, 0);
 }
 
 /* ------------------------------------------------ pthread_once, done */
@@ -346,18 +334,15 @@ static double once_libc_ns(long n)
     return (double)(now_ns() - t0) / (double)n;
 }
 
-static void bench_once(long n)
+static void bench_once(long n, struct three *r)
 {
-    double task[64], thread[64], lib[64];
     current = "once";
-    CHECK(pthread_once(&our_once, once_fn));
     for (int i = 0; i < reps; i++) {
-        lib[i] = once_libc_ns(n);
-        thread[i] = once_ours_ns(n);
-        task[i] = measure_in_task(once_ours_ns, n);
+        r->libc[i] = once_libc_ns(n);
+        r->thread[i] = once_ours_ns(n);
+        r->task[i] = measure_in_task(once_ours_ns, n);
     }
     EXPECT(once_runs, 2);
-    report3("Once", "once", n, lib, thread, task, st_once, 0);
 }
 
 /* ------------------------------------------------ handoff on one CPU */
@@ -618,33 +603,44 @@ int main(int argc, char **argv)
     signal(SIGALRM, on_alarm);
     find_libc();
     CHECK(libc.sem_init(&libc_sem, 0, 0));
+    CHECK(sem_init(&our_sem, 0, 0));
     CHECK(libc.once(&libc_once, once_fn));
-    EXPECT(once_runs, 1);
-    /* glibc's single-threaded figures first (see the top) */
-    alarm(120);
-    current = "single-threaded";
-    st_done = __libc_single_threaded;
-    for (int i = 0; st_done && i < reps; i++) {
+    CHECK(pthread_once(&our_once, once_fn));
+    EXPECT(once_runs, 2);
+    /* the uncontended rows twice: while the process has had no second
+     * thread (the top says why), then after one */
+    static struct three r[2][3];
+    static const char *const mode[2] = {"st", "mt"};
+    long nm = bench_count(cnt, 20000000), ns = bench_count(cnt, 20000000),
+         no = bench_count(cnt, 50000000);
+    int m0 = __libc_single_threaded ? 0 : 1;
+    if (m0 && wanted(what, "mutex", "1cpu"))
+        note("the process had a second thread at start: no single-threaded rows");
+    for (int m = m0; m < 2; m++) {
+        if (m == 1)
+            make_multithreaded();
+        alarm(120);
         if (wanted(what, "mutex", "1cpu"))
-            st_mutex[i] = mutex_libc_ns(bench_count(cnt, 20000000));
+            bench_mutex(nm, &r[m][0]);
         if (wanted(what, "sem", "1cpu"))
-            st_sem[i] = sem_libc_ns(bench_count(cnt, 20000000));
+            bench_sem(ns, &r[m][1]);
         if (wanted(what, "once", "1cpu"))
-            st_once[i] = once_libc_ns(bench_count(cnt, 50000000));
+            bench_once(no, &r[m][2]);
+        if (m == 0 && !__libc_single_threaded) {
+            fprintf(stderr, "b_hostlock: sy_run on 1 CPU made a thread: the single-threaded "
+                            "rows are not\n");
+            exit(1);
+        }
     }
-    make_multithreaded();
-    if (wanted(what, "mutex", "1cpu")) {
-        alarm(120);
-        bench_mutex(bench_count(cnt, 20000000));
-    }
-    if (wanted(what, "sem", "1cpu")) {
-        alarm(120);
-        bench_sem(bench_count(cnt, 20000000));
-    }
-    if (wanted(what, "once", "1cpu")) {
-        alarm(120);
-        bench_once(bench_count(cnt, 50000000));
-    }
+    for (int m = m0; m < 2; m++)
+        if (wanted(what, "mutex", "1cpu"))
+            report3("Mutex", "mutex", mode[m], nm, &r[m][0], 1.2);
+    for (int m = m0; m < 2; m++)
+        if (wanted(what, "sem", "1cpu"))
+            report3("Sem", "sem", mode[m], ns, &r[m][1], 0);
+    for (int m = m0; m < 2; m++)
+        if (wanted(what, "once", "1cpu"))
+            report3("Once", "once", mode[m], no, &r[m][2], 0);
     if (wanted(what, "handoff", "1cpu")) {
         alarm(120);
         bench_handoff(bench_count(cnt, 1000000));
