@@ -50,6 +50,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 #include <unistd.h>
 
 #include "hostsync.h"
@@ -193,8 +194,42 @@ PUBLIC int pthread_mutex_destroy(pthread_mutex_t *m)
     return REAL(pthread_mutex_destroy)(m);
 }
 
+/* The fast paths of a normal mutex of ours (kind 0: the default and
+ * PTHREAD_MUTEX_INITIALIZER), inline here: one compare-and-swap each way,
+ * the owner, the count.  While the process has never had a second thread
+ * (one CPU, no threads of the program's) glibc takes its mutex with a plain
+ * load and store, and so do we: every task runs on this one thread, and
+ * none is switched inside these wrappers (sy_text).  Anything else - a
+ * held mutex, waiters (word 2), other kinds - goes to hostsync.c.  (Found
+ * by measuring against glibc's own: b_hostlock.) */
+static inline bool fast_take(pthread_mutex_t *m)
+{
+    int *w = &m->__data.__lock;
+    if (__libc_single_threaded) {
+        if (__atomic_load_n(w, __ATOMIC_RELAXED))
+            return false;
+        __atomic_store_n(w, 1, __ATOMIC_RELAXED);
+        return true;
+    }
+    int z = 0;
+    return __atomic_compare_exchange_n(w, &z, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
 PUBLIC int pthread_mutex_lock(pthread_mutex_t *m)
 {
+    if (likely(!sy__hostsync_off) &&
+        __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) == PTHREAD_MUTEX_NORMAL &&
+        likely(fast_take(m))) {
+        struct cpu *c = this_cpu();
+        if (c && c->curr != &c->idle) {
+            struct task *t = c->curr;
+            __atomic_store_n(&m->__data.__owner, -t->pid, __ATOMIC_RELAXED);
+            hs_held(t);
+        } else {
+            __atomic_store_n(&m->__data.__owner, sy__hs_tid(), __ATOMIC_RELAXED);
+        }
+        return 0;
+    }
     if (OURS(sy__hm_foreign(m)))
         return sy__hm_lock(m, HS_BLOCK, CLOCK_REALTIME, NULL);
     return real_mutex_lock(m, HS_BLOCK, CLOCK_REALTIME, NULL, false);
@@ -225,6 +260,29 @@ PUBLIC int pthread_mutex_clocklock(pthread_mutex_t *restrict m, clockid_t clk,
 
 PUBLIC int pthread_mutex_unlock(pthread_mutex_t *m)
 {
+    if (likely(!sy__hostsync_off) &&
+        __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) == PTHREAD_MUTEX_NORMAL) {
+        int *w = &m->__data.__lock;
+        bool done;
+        if (__libc_single_threaded) {
+            done = __atomic_load_n(w, __ATOMIC_RELAXED) == 1;
+            if (done) {
+                __atomic_store_n(&m->__data.__owner, 0, __ATOMIC_RELAXED);
+                __atomic_store_n(w, 0, __ATOMIC_RELAXED);
+            }
+        } else {
+            __atomic_store_n(&m->__data.__owner, 0, __ATOMIC_RELAXED);
+            int one = 1;
+            done = __atomic_compare_exchange_n(w, &one, 0, false, __ATOMIC_RELEASE,
+                                               __ATOMIC_RELAXED);
+        }
+        if (likely(done)) {
+            struct cpu *c = this_cpu();
+            if (c && c->curr != &c->idle)
+                hs_released(c->curr, true);
+            return 0;
+        }
+    }
     if (OURS(sy__hm_foreign(m)))
         return sy__hm_unlock(m);
     return uncounted(REAL(pthread_mutex_unlock)(m), 0);

@@ -48,12 +48,15 @@
  * (LOCK_OBJ: sy__hc_wait releases the mutex under it); then wait_lock.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <sys/single_threaded.h>
 #include <unistd.h>
 
 #include "hostsync.h"
@@ -73,6 +76,11 @@ static inline int thread_id(void)
         errno = e;
     }
     return id;
+}
+
+int sy__hs_tid(void)
+{
+    return thread_id();
 }
 
 void sy__hs_forked(void)
@@ -140,13 +148,44 @@ int sy__hs_deadline(clockid_t clk, const struct timespec *ts, int64_t *out)
 
 /* ------------------------------------------------ the queue, both sides */
 
-/* Tasks asleep on host objects: plain threads may wake them, so while any
- * are, every CPU parked is no deadlock (cpu.c). */
-static int host_waiting;
+/*
+ * Tasks asleep on host objects (each CPU counts those that slept on it,
+ * less those that woke on it).  A plain thread of the program may wake
+ * them, so while any sleep and such a thread exists, every CPU parked is
+ * no deadlock (cpu.c).  Whether one exists: the process's thread count
+ * (/proc/self/status, read only then) against the runtime's own threads
+ * (its CPUs, the file workers).  A runtime of a sanitizer (TSan's
+ * background thread) counts as a plain thread: no report there.
+ */
+static void host_waits_add(struct cpu *c, long d)
+{
+    __atomic_store_n(&c->host_waits, c->host_waits + d, __ATOMIC_RELAXED);
+}
+
+static bool plain_threads_exist(void)
+{
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return true; /* cannot tell: assume so */
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    syscall(SYS_close, fd);
+    if (n <= 0)
+        return true;
+    buf[n] = 0;
+    const char *p = strstr(buf, "\nThreads:");
+    if (!p)
+        return true;
+    long threads = strtol(p + 9, NULL, 10);
+    return threads > rt.ncpu + sy__file_workers();
+}
 
 bool sy__host_waiting(void)
 {
-    return __atomic_load_n(&host_waiting, __ATOMIC_SEQ_CST) > 0;
+    long n = 0;
+    for (int i = 0; i < rt.ncpu; i++)
+        n += __atomic_load_n(&rt.cpus[i].host_waits, __ATOMIC_RELAXED);
+    return n > 0 && plain_threads_exist();
 }
 
 /* An object's lock: always a real lock (plain threads take it too). */
@@ -273,7 +312,7 @@ static int hq_sleep(sy_spinlock *lk, sy_waitq_ *q, waiter_t *w, int64_t deadline
     struct task *t = hs_task(&c);
     if (t) {
         SY_ASSERT(w->task == t && w->seq == t->sleep_seq + 1, t, "hq_sleep: not our record");
-        __atomic_add_fetch(&host_waiting, 1, __ATOMIC_SEQ_CST);
+        host_waits_add(c, 1);
         int r;
         for (;;) {
             sy_spinlock *l = lk;
@@ -290,16 +329,26 @@ static int hq_sleep(sy_spinlock *lk, sy_waitq_ *q, waiter_t *w, int64_t deadline
                     r = HQ_AGAIN;
                 break;
             }
-            if (r == -EINTR && !(flags & WAIT_KILLABLE)) {
+            if (r == -EINTR && !(flags & WAIT_KILLABLE) &&
+                !__atomic_load_n(&rt.deadlocked, __ATOMIC_RELAXED)) {
                 w->seq = t->sleep_seq + 1; /* sleep on in the same place */
                 continue;
+            }
+            if (r == -EINTR && !(flags & WAIT_KILLABLE)) {
+                /* The runtime found a deadlock and kills every task: this
+                 * wait cannot end otherwise (it is one of the deadlock's),
+                 * so the task ends here, as at a kill point. */
+                wq_del(q, w);
+                hq_unlock(lk);
+                host_waits_add(c, -1);
+                sy__task_exit(c, SY_EXIT_KILLED);
             }
             wq_del(q, w);
             *removed = true;
             hq_unlock(lk);
             break;
         }
-        __atomic_sub_fetch(&host_waiting, 1, __ATOMIC_SEQ_CST);
+        host_waits_add(c, -1); /* (c: where it woke) */
         return r;
     }
 
@@ -415,8 +464,10 @@ static __attribute__((noinline)) int hm_lock_slow(struct hmutex *m, int how, clo
             return e;
     }
     /* with several host CPUs the holder may be about to unlock: look a
-     * few times before queueing */
-    if (rt.ncpu != 1)
+     * few times before queueing (a plain thread always does: it must not
+     * read rt, which sy_run may be setting up) */
+    struct cpu *c = this_cpu();
+    if (!c || rt.ncpu != 1)
         for (int i = 0; i < 64; i++) {
             cpu_relax();
             uint32_t z = 0;
@@ -464,7 +515,14 @@ static int hm_unlock(struct hmutex *m, struct task *t, bool resched, bool all, u
         }
     }
     __atomic_store_n(&m->owner, 0, __ATOMIC_RELAXED);
-    if (__atomic_exchange_n(&m->word, 0, __ATOMIC_RELEASE) == 2) {
+    uint32_t old_;
+    if (__libc_single_threaded) {
+        old_ = __atomic_load_n(&m->word, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->word, 0, __ATOMIC_RELAXED);
+    } else {
+        old_ = __atomic_exchange_n(&m->word, 0, __ATOMIC_RELEASE);
+    }
+    if (old_ == 2) {
         struct hwake wk = HWAKE_INIT(wk);
         hq_lock(&m->lock, LOCK_OBJ);
         hq_fire_first(&m->q, 0, &wk);
@@ -495,7 +553,10 @@ int sy__hm_lock(pthread_mutex_t *pm, int how, clockid_t clk, const struct timesp
         return 0;
     }
     uint32_t z = 0;
-    if (!__atomic_compare_exchange_n(&m->word, &z, 1, false, __ATOMIC_ACQUIRE,
+    if (__libc_single_threaded && __atomic_load_n(&m->word, __ATOMIC_RELAXED) == 0) {
+        /* no other thread: no atomic instruction (hostlock.c: fast_take) */
+        __atomic_store_n(&m->word, 1, __ATOMIC_RELAXED);
+    } else if (!__atomic_compare_exchange_n(&m->word, &z, 1, false, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED)) {
         if (how == HS_TRY)
             return EBUSY;

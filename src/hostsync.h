@@ -156,6 +156,7 @@ HIDDEN void sy__hfile_unlock(FILE *f, struct task *t);
  * as a sy_now() deadline: 0, or EINVAL. */
 HIDDEN int sy__hs_deadline(clockid_t clk, const struct timespec *ts, int64_t *out);
 HIDDEN void sy__hs_forked(void);
+HIDDEN int sy__hs_tid(void);
 
 /* A task's wait that must not end at a kill and has no object to queue
  * on: sleep `ns` (hostsync.c). */

@@ -270,6 +270,10 @@ struct cpu {
     sy_spinlock *finish_lock; /* lock the leaving task holds across the switch */
     uint64_t switch_ns;       /* precise mode: when curr started running */
     uint64_t nswitch;
+    long host_waits;          /* tasks that went to sleep here on host objects,
+                                 less those that woke here (hostsync.c: the
+                                 sum over CPUs is what waits; atomic stores
+                                 by the owner, read by a deadlock check) */
     int id;
     bool is_idle;             /* mirrors `idling`, for the owner */
     int need_resched;         /* the tick wanted to preempt: at the next safe point */
@@ -548,6 +552,7 @@ HIDDEN void sy__io_wait_end(void);
 
 /* fileio.c */
 HIDDEN void sy__file_done(struct cpu *c);
+HIDDEN int sy__file_workers(void);
 HIDDEN ssize_t sy__file_rw(int fd, void *buf, const void *cbuf, size_t n, bool write);
 HIDDEN void sy__file_fini(void);
 

@@ -295,9 +295,16 @@ void sy__io_fini(void)
         close(evfd);
     epfd = evfd = -1;
     __atomic_store_n(&io_state, 0, __ATOMIC_RELEASE);
+    /* The table stays (a plain thread's close() may be reading it as the
+     * runtime ends: freeing it was a use after free, t_hostlib's thread
+     * found it); its fds start afresh, as the epoll they were in is gone.
+     * No task is left, so no queue has a record. */
     for (int i = 0; i < FD_CHUNKS; i++) {
-        free(chunks[i]);
-        chunks[i] = NULL;
+        struct fdesc *ch = __atomic_load_n(&chunks[i], __ATOMIC_ACQUIRE);
+        for (int j = 0; ch && j < FD_CHUNK; j++) {
+            __atomic_add_fetch(&ch[j].gen, 1, __ATOMIC_RELEASE);
+            __atomic_store_n(&ch[j].state, FD_NEW, __ATOMIC_RELEASE);
+        }
     }
 }
 

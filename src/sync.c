@@ -187,7 +187,7 @@ static __attribute__((noinline)) int mutex_lock_slow(struct cpu *c, sy_mutex *m,
         obj_unlock(&m->lock_);
         if (t)
             sy__wait_wake(t);
-        if (!killable && err == -EINTR)
+        if (!killable && err == -EINTR && !READ_ONCE(rt.deadlocked))
             continue; /* sy_cond_wait's relock: a kill is only a wakeup */
         return err;
     }
