@@ -909,6 +909,10 @@ static int k_victim(void *arg)
     int i = (int)(long)arg;
     struct timespec ts = abs_in(CLOCK_REALTIME, 600ull * 1000 * MS); /* 10 minutes */
     int r = 0;
+    /* a killed task may also exit at any tick that finds it in its own
+     * code (a slow emulator's tick came before k_done was set): not
+     * preemptible until it has recorded the result */
+    CHECK_EQ(sy_preempt_disable(), 0);
     switch (i) {
     case 0: r = pthread_mutex_timedlock(&k_m, &ts); break;
     case 1:
@@ -927,6 +931,7 @@ static int k_victim(void *arg)
     }
     AS(k_result[i], r);
     AS(k_done[i], 1);
+    CHECK_EQ(sy_preempt_enable(), 0);
     sy_yield(); /* a kill point */
     return 99;  /* never: the kill took effect above */
 }
