@@ -269,6 +269,54 @@ static void cache_drain(struct cpu *c, unsigned n)
     rt_unlock(&pool.lock);
 }
 
+/* Valgrind must know every stack a task switches to (slab stacks are
+ * registered with their slab): stacks of another size than the default,
+ * mapped one by one, too, with their registration ids kept here to
+ * deregister them (without it, valgrind took a switch between two such
+ * stacks for a huge stack move: uninitialised values, then SIGSEGV). */
+#if defined(SY_VALGRIND)
+#define VG_OWN_MAX 4096
+static struct {
+    char *lo;
+    unsigned id;
+} vg_own[VG_OWN_MAX];
+
+static void vg_own_register(char *lo, size_t size)
+{
+    unsigned id = san_stack_register(lo, size);
+    rt_lock(&pool.lock);
+    for (int i = 0; i < VG_OWN_MAX; i++)
+        if (!vg_own[i].lo) {
+            vg_own[i].lo = lo;
+            vg_own[i].id = id;
+            break;
+        }
+    rt_unlock(&pool.lock);
+}
+
+static void vg_own_unregister(char *lo)
+{
+    rt_lock(&pool.lock);
+    for (int i = 0; i < VG_OWN_MAX; i++)
+        if (vg_own[i].lo == lo) {
+            san_stack_unregister(vg_own[i].id);
+            vg_own[i].lo = NULL;
+            break;
+        }
+    rt_unlock(&pool.lock);
+}
+#else
+static inline void vg_own_register(char *lo, size_t size)
+{
+    (void)lo, (void)size;
+}
+
+static inline void vg_own_unregister(char *lo)
+{
+    (void)lo;
+}
+#endif
+
 int sy__stack_alloc(size_t size, char **lo)
 {
     if (size == rt.stack_size) {
@@ -296,6 +344,7 @@ int sy__stack_alloc(size_t size, char **lo)
         rt_unlock(&pool.lock);
     }
     *lo = m + guard_sz;
+    vg_own_register(*lo, size);
     return 0;
 }
 
@@ -309,6 +358,7 @@ void sy__stack_free(char *lo, size_t size)
         c->stack_cache[c->nstack_cache++] = lo;
         return;
     }
+    vg_own_unregister(lo);
     munmap(lo - pool.page, pool.page + size);
 }
 
