@@ -350,9 +350,11 @@ uint64_t sy__tick_delay_ns;
  * every CPU busy in ticks, system time above user time).  So a tick that
  * arrives less than half a period after the previous one was handled
  * restarts the timer as it ends: the next one comes a whole period later,
- * and the task runs for at least that long between two ticks.  Restarting
- * costs a timer_settime (about 7 us here on CLOCK_MONOTONIC: the host
- * reprograms its clock event), which is why it is not done on every tick.
+ * and the task runs for at least that long between two ticks.  (Nor does
+ * such a tick end the slice of a task just switched in: tick_handler.)
+ * Restarting costs a timer_settime (about 7 us here on CLOCK_MONOTONIC:
+ * the host reprograms its clock event), which is why it is not done on
+ * every tick.
  */
 static void tick_end(struct cpu *c, bool behind)
 {
@@ -414,9 +416,20 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
      * here. */
     if (!rt.quantum_ns)
         goto done;
-    if (c->nswitch != c->tick_nswitch) { /* it switched since: a new slice, */
-        c->tick_nswitch = c->nswitch;   /* begun within the last period */
-        c->slice_ns = rt.tick_ns;
+    /* It switched since: a new slice, begun within the last period - or,
+     * for a tick that is behind, just now: the tick fell due while the
+     * previous task's handler ran (slowly) and came as soon as this task
+     * was switched in.  Counted as a whole period, it ended the slice of a
+     * task that had not run at all, whenever the tick was slower than its
+     * period (qemu-user; sy__tick_delay_ns), and every turn of the same
+     * task, the one after the task whose tick was on time: under qemu a
+     * spinner sharing one CPU with another got 0% of it, and one of
+     * tests/t_preempt's stack-bound spinners took 200 preemptions to
+     * paint 60 KiB.  Its slice now starts at 0 and ends at the next tick,
+     * a whole period later (the stand-down restarts the timer). */
+    if (c->nswitch != c->tick_nswitch) {
+        c->tick_nswitch = c->nswitch;
+        c->slice_ns = behind ? 0 : rt.tick_ns;
     } else {
         c->slice_ns += n * rt.tick_ns;
     }
