@@ -189,6 +189,13 @@ $(B)/tests/t_hostlib: $(B)/tests/%: tests/%.c tests/test.h $(TESTASM) $(B)/libsw
 	$(CC) $(BASE) -Isrc $(WARN) -Wno-missing-prototypes $(CFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(TESTASM) $(B)/libswitchyard.a $(SQLITE_A) $(LDLIBS) -lm -ldl -lpthread
 
+# t_hostshared: linked with the shared library (the other tests link the
+# archive), found at run time through its rpath.
+$(B)/tests/t_hostshared: tests/t_hostshared.c $(B)/libswitchyard.so
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(WARN) -Wno-missing-prototypes $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	    -L$(B) -l:$(SONAME) -Wl,-rpath,$(abspath $(B)) $(LDLIBS) -lpthread
+
 BENCHASM := $(wildcard bench/arch/$(ARCH)/*.S)
 $(B)/bench/%: bench/%.c bench/bench.h $(BENCHASM) $(B)/libswitchyard.a
 	@mkdir -p $(dir $@)
