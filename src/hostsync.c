@@ -24,7 +24,9 @@
  *     with an atomic compare-and-swap and hands it to its CPU's inbox
  *     (wait.c: sy__wait_wake_shared);
  *   - a thread's record has no task: the thread sleeps on a futex in the
- *     record (tfired), which its waker sets and wakes.
+ *     word of its own (tfired: a thread-local word, so that a waker's
+ *     late futex wake never points into a stack frame that is gone),
+ *     which its waker sets and wakes.
  * So "built on waiter records, not a second mechanism": the only new thing
  * is a record whose sleeper is a thread.
  *
@@ -65,6 +67,11 @@
 /* ------------------------------------------------------------ identity */
 
 static __thread int tls_tid;
+/* A plain thread's futex word for its waits (one at a time): set to 1 by
+ * the waker that fires its record.  Thread-local, not in the record: the
+ * waker's futex wake comes after the store, when the waiter may have
+ * returned and reused its stack. */
+static __thread uint32_t tls_park;
 
 /* This thread's id, cached (reset in a forked child: hostlock.c). */
 static inline int thread_id(void)
@@ -255,7 +262,7 @@ static void hq_wake(struct hwake *wk)
     }
     for (waiter_t *w = wk->threads, *next; w; w = next) {
         next = w->next;
-        uint32_t *f = &w->tfired;
+        uint32_t *f = w->tfired;
         __atomic_store_n(f, 1, __ATOMIC_RELEASE);
         futex_wake(f, 1); /* (at worst a spurious wake of a later user of
                              that stack address: futex users expect those) */
@@ -277,7 +284,10 @@ static void hq_enqueue(sy_waitq_ *q, waiter_t *w, struct task *t, bool front, ui
     else
         memset(w, 0, sizeof *w);
     w->data = data;
-    w->tfired = 0;
+    if (!t) {
+        tls_park = 0;
+        w->tfired = &tls_park;
+    }
     if (front)
         wq_push_front(q, w);
     else
@@ -355,8 +365,8 @@ static int hq_sleep(sy_spinlock *lk, sy_waitq_ *q, waiter_t *w, int64_t deadline
     /* a plain thread: sleeps on its record's futex word */
     hq_unlock(lk);
     int64_t dl = deadline;
-    while (!__atomic_load_n(&w->tfired, __ATOMIC_ACQUIRE)) {
-        if (futex_wait_until(&w->tfired, 0, dl) != -ETIMEDOUT)
+    while (!__atomic_load_n(w->tfired, __ATOMIC_ACQUIRE)) {
+        if (futex_wait_until(w->tfired, 0, dl) != -ETIMEDOUT)
             continue;
         hq_lock(lk, LOCK_OBJ);
         bool was = w->queued;

@@ -61,9 +61,9 @@ struct sy_waiter_ {
     void *elem;                     /* channels: the element to send, or where
                                        to receive one */
     int result;                     /* written by the waker that fired it */
-    uint32_t tfired;                /* a plain thread's record (task NULL,
-                                       hostsync.c): its futex word, 1 once
-                                       fired */
+    uint32_t *tfired;               /* a plain thread's record (task NULL,
+                                       hostsync.c): its thread's futex word,
+                                       1 once fired */
     uint64_t data;                  /* the primitive's own (a mutex: when the
                                        wait began; an rwlock: a writer) */
 };
