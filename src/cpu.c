@@ -408,6 +408,7 @@ int sy_run(const sy_config *cfg, sy_fn init, void *arg)
     sy__hostlock_init(); /* also links hostlock.o into every program */
 
     memset(&rt, 0, sizeof rt);
+    rt.boot_tid = (int)syscall(SYS_gettid);
     rt.timer_next = UINT64_MAX;
     int err = config_load(cfg);
     if (err)

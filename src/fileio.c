@@ -172,12 +172,6 @@ static int submit(struct job *j)
     return 0;
 }
 
-/* Worker threads started (hostsync.c counts the process's other threads). */
-int sy__file_workers(void)
-{
-    return __atomic_load_n(&pool.nworkers, __ATOMIC_RELAXED);
-}
-
 /* EV_FILE, on the CPU the jobs were submitted from: wake their tasks. */
 void sy__file_done(struct cpu *c)
 {

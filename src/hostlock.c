@@ -89,12 +89,21 @@ void sy__hostlock_init(void)
 #undef R
 }
 
+static int plain_threads; /* atomic: below */
+
+/* In a forked child only the thread that forked lives on. */
+static void forked(void)
+{
+    __atomic_store_n(&plain_threads, 0, __ATOMIC_SEQ_CST);
+    sy__hs_forked();
+}
+
 __attribute__((constructor)) static void hostlock_ctor(void)
 {
     const char *v = getenv("SY_HOST_SYNC");
     sy__hostsync_off = v && (!strcmp(v, "off") || !strcmp(v, "0"));
     sy__hostlock_init();
-    pthread_atfork(NULL, NULL, sy__hs_forked);
+    pthread_atfork(NULL, NULL, forked);
 }
 
 /* Is this object ours (not glibc's, and the switch on)? */
@@ -660,6 +669,78 @@ PUBLIC void funlockfile(FILE *f)
         return;
     }
     sy__hfile_unlock(f, t);
+}
+
+/* ---------------------------------------------------- plain threads */
+
+/*
+ * The deadlock detector must know whether a plain thread of the program
+ * could still end a task's wait on a host object (hostsync.c).  Counting
+ * the process's threads (/proc/self/status) counts an emulator's own too
+ * (qemu-user's): so pthread_create is interposed and counts the threads it
+ * makes whose start routine is not the runtime's own (in sy_text: its CPUs,
+ * its file workers), until they end (a key's destructor runs at every
+ * thread end: return, pthread_exit, cancellation).  Threads made another
+ * way (a raw clone) are not counted.
+ */
+extern char __start_sy_text[] __attribute__((weak, visibility("hidden")));
+extern char __stop_sy_text[] __attribute__((weak, visibility("hidden")));
+
+static pthread_key_t plain_key;
+static pthread_once_t plain_once = PTHREAD_ONCE_INIT;
+
+static void plain_end(void *v)
+{
+    (void)v;
+    __atomic_sub_fetch(&plain_threads, 1, __ATOMIC_SEQ_CST);
+}
+
+static void plain_key_make(void)
+{
+    pthread_key_create(&plain_key, plain_end);
+}
+
+struct plain_start {
+    void *(*fn)(void *);
+    void *arg;
+};
+
+static void *plain_trampoline(void *p)
+{
+    struct plain_start st = *(struct plain_start *)p;
+    free(p);
+    pthread_setspecific(plain_key, (void *)1); /* plain_end at its end */
+    return st.fn(st.arg);
+}
+
+PUBLIC int pthread_create(pthread_t *restrict th, const pthread_attr_t *restrict a,
+                          void *(*fn)(void *), void *restrict arg)
+{
+    uintptr_t f = (uintptr_t)fn;
+    if (f >= (uintptr_t)__start_sy_text && f < (uintptr_t)__stop_sy_text)
+        return REAL(pthread_create)(th, a, fn, arg); /* one of the runtime's */
+    struct plain_start *st = malloc(sizeof *st);
+    if (!st)
+        return EAGAIN;
+    st->fn = fn;
+    st->arg = arg;
+    pthread_once(&plain_once, plain_key_make);
+    __atomic_add_fetch(&plain_threads, 1, __ATOMIC_SEQ_CST);
+    int r = REAL(pthread_create)(th, a, plain_trampoline, st);
+    if (r) {
+        __atomic_sub_fetch(&plain_threads, 1, __ATOMIC_SEQ_CST);
+        free(st);
+    }
+    return r;
+}
+
+int sy__plain_threads(void)
+{
+    int n = __atomic_load_n(&plain_threads, __ATOMIC_SEQ_CST);
+    /* sy_run on a thread other than the main one: the main thread lives */
+    if (rt.boot_tid != getpid())
+        n++;
+    return n;
 }
 
 /* --------------------------------------------------------- C11 threads */

@@ -158,33 +158,12 @@ int sy__hs_deadline(clockid_t clk, const struct timespec *ts, int64_t *out)
 /*
  * Tasks asleep on host objects (each CPU counts those that slept on it,
  * less those that woke on it).  A plain thread of the program may wake
- * them, so while any sleep and such a thread exists, every CPU parked is
- * no deadlock (cpu.c).  Whether one exists: the process's thread count
- * (/proc/self/status, read only then) against the runtime's own threads
- * (its CPUs, the file workers).  A runtime of a sanitizer (TSan's
- * background thread) counts as a plain thread: no report there.
+ * them, so while any sleep and such a thread lives (hostlock.c counts
+ * them), every CPU parked is no deadlock (cpu.c).
  */
 static void host_waits_add(struct cpu *c, long d)
 {
     __atomic_store_n(&c->host_waits, c->host_waits + d, __ATOMIC_RELAXED);
-}
-
-static bool plain_threads_exist(void)
-{
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return true; /* cannot tell: assume so */
-    char buf[4096];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    syscall(SYS_close, fd);
-    if (n <= 0)
-        return true;
-    buf[n] = 0;
-    const char *p = strstr(buf, "\nThreads:");
-    if (!p)
-        return true;
-    long threads = strtol(p + 9, NULL, 10);
-    return threads > rt.ncpu + sy__file_workers();
 }
 
 bool sy__host_waiting(void)
@@ -192,7 +171,7 @@ bool sy__host_waiting(void)
     long n = 0;
     for (int i = 0; i < rt.ncpu; i++)
         n += __atomic_load_n(&rt.cpus[i].host_waits, __ATOMIC_RELAXED);
-    return n > 0 && plain_threads_exist();
+    return n > 0 && sy__plain_threads() > 0;
 }
 
 /* An object's lock: always a real lock (plain threads take it too). */

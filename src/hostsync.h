@@ -39,7 +39,7 @@
     X(mtx_init) X(mtx_destroy) X(mtx_lock) X(mtx_trylock) X(mtx_timedlock)       \
     X(mtx_unlock)                                                                \
     X(cnd_init) X(cnd_destroy) X(cnd_wait) X(cnd_timedwait) X(cnd_signal)        \
-    X(cnd_broadcast) X(call_once)
+    X(cnd_broadcast) X(call_once) X(pthread_create)
 
 #define SY_REAL_FIELD(f) __typeof__(f) *f;
 struct sy_real {
@@ -151,6 +151,11 @@ HIDDEN int sy__hspin_lock(pthread_spinlock_t *l, struct task *t);
 HIDDEN void sy__hfile_lock(FILE *f, struct task *t, struct cpu *c);
 HIDDEN int sy__hfile_trylock(FILE *f, struct task *t, struct cpu *c);
 HIDDEN void sy__hfile_unlock(FILE *f, struct task *t);
+
+/* Plain threads of the program alive now (hostlock.c counts those made
+ * through pthread_create whose start routine is not the runtime's, and the
+ * main thread when sy_run runs on another). */
+HIDDEN int sy__plain_threads(void);
 
 /* A POSIX absolute time on clock clk (CLOCK_REALTIME or CLOCK_MONOTONIC)
  * as a sy_now() deadline: 0, or EINVAL. */

@@ -359,6 +359,7 @@ struct runtime {
     struct task *init;       /* pid 1 while it lives, then NULL */
     int init_status;
     bool deadlocked;
+    int boot_tid;            /* the host thread that called sy_run */
 
     /* accounting clock (tick mode): updated by each CPU's tick */
     _Alignas(64) uint64_t coarse_ns;
@@ -552,7 +553,6 @@ HIDDEN void sy__io_wait_end(void);
 
 /* fileio.c */
 HIDDEN void sy__file_done(struct cpu *c);
-HIDDEN int sy__file_workers(void);
 HIDDEN ssize_t sy__file_rw(int fd, void *buf, const void *cbuf, size_t n, bool write);
 HIDDEN void sy__file_fini(void);
 
