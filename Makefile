@@ -104,7 +104,8 @@ endif
 
 SONAME  := libswitchyard.so.0
 SRCS    := src/cpu.c src/sched.c src/runq.c src/task.c src/timer.c src/preempt.c src/stack.c \
-           src/ps.c src/hostlock.c src/spinlock.c src/sleep.c src/wait.c src/sync.c src/chan.c src/io.c src/fileio.c
+           src/ps.c src/hostlock.c src/spinlock.c src/sleep.c src/wait.c src/sync.c src/chan.c src/io.c src/fileio.c \
+           src/handoff.c
 ASRCS   := $(ARCHDIR)/switch.S
 OBJS    := $(SRCS:src/%.c=$(B)/obj/%.o) $(ASRCS:src/%.S=$(B)/obj/%.o)
 HDRS    := include/switchyard.h src/internal.h src/runq.h src/wait.h src/san.h src/arch/arch.h \

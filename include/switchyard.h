@@ -55,6 +55,10 @@ extern "C" {
                                 run on (its affinity mask) */
 #define SY_NO_PREEMPT 0x4u   /* never preempt: tasks switch only when they
                                 call into the runtime (cooperative) */
+#define SY_NO_HANDOFF 0x8u   /* never hand a CPU off from a task stuck in a
+                                long call (see sy_config.handoff_us); the
+                                environment variable SY_HANDOFF=0 does the
+                                same for a program that does not set it */
 
 #define SY_QUANTUM_DEFAULT_US 10000 /* 10 ms, as Go's */
 
@@ -91,6 +95,38 @@ typedef struct sy_config {
                              may interrupt blocking system calls that
                              SA_RESTART does not restart (poll, epoll_wait,
                              nanosleep, ...: EINTR) */
+    unsigned handoff_us;  /* the hand-off bound: a task that stays this long
+                             in code the tick may not switch (a shared
+                             library, the C library, a blocking system call
+                             the runtime does not know: compress2, qsort, a
+                             read on a pipe, waitpid, flock) while other work
+                             waits for its CPU no longer holds that CPU: the
+                             CPU's run queue, inbox and timer and poller
+                             duties go on on a spare host thread, while the
+                             stuck thread finishes the call.  When the call
+                             returns, the task is an ordinary task again: at
+                             the first tick that finds it in the program's
+                             own code, or at its first runtime call that may
+                             switch, it queues itself on a CPU (as a Go
+                             goroutine returning from a system call whose P
+                             was retaken) and its thread goes back to the
+                             spare pool.  Until then sy_ps shows it RUNNING
+                             with long_call_ns.  Its errno, FP state, pid and
+                             accounting are its own throughout; a kill takes
+                             effect when the call returns.  1000 ..
+                             10000000; default twice the quantum, at least
+                             1000 (20000 with SY_NO_PREEMPT).  A monitor
+                             thread checks the CPUs every half bound while
+                             any of them runs a task, and sleeps while they
+                             are all idle.  Off with SY_NO_HANDOFF or
+                             SY_HANDOFF=0 in the environment. */
+    int handoff_threads;  /* the most spare host threads the hand-off may
+                             start (lazily, on the first hand-offs; they
+                             stay until sy_run returns), 0 .. 1024, default
+                             4 (0: the default).  With all of them busy in
+                             long calls, a further stuck CPU waits for one
+                             of those calls to return (or for its own), as
+                             without the hand-off: nothing fails. */
 } sy_config;
 
 /* Task entry point.  Returning from it is sy_exit(return value). */
@@ -634,6 +670,10 @@ typedef struct sy_task_info {
                                "sem", "rwlock", "waitgroup", "once",
                                "chan", "select", "io"; else "" */
     int mutexes;            /* sy_mutexes it holds now */
+    uint64_t long_call_ns;  /* RUNNING on a host thread its CPU was handed
+                               off from (a long library or system call,
+                               sy_config.handoff_us): for how long; else 0.
+                               sy_ps_print shows such a task as LONGCALL. */
 } sy_task_info;
 
 /* Fill `buf` with up to `max` tasks in pid order of their slots; returns the

@@ -300,6 +300,16 @@ int sy_preempt_library(const char *name, int safe)
     return 0;
 }
 
+/* Might a task interrupted at pc be in a long call (handoff.c)?  Outside
+ * the runtime's own code, and outside the code the tick may switch in. */
+bool sy__pc_long_call(uintptr_t pc)
+{
+    uintptr_t slo = (uintptr_t)__start_sy_text, shi = (uintptr_t)__stop_sy_text;
+    if (slo && pc >= slo && pc < shi)
+        return false;
+    return !pc_preemptible(pc);
+}
+
 /* --------------------------------------------------------------- the tick */
 
 /* May the handler switch `t` away now? */
@@ -362,6 +372,32 @@ static void tick_end(struct cpu *c, bool behind)
     c->tick_end_ns = sy__now_ns();
 }
 
+/*
+ * The tick of a detached CPU (handoff.c), whose task was in a long call.
+ * It never switches from here: a task switched in its handler resumes in
+ * it, and this one would resume on another host thread, where the program
+ * code it was interrupted in may hold the address of the old thread's
+ * errno or other thread-local variable in a register.  It asks for a
+ * reschedule instead, and the task rejoins an active CPU at its next
+ * runtime call that may switch (sched.c: sy__rejoin), where a change of
+ * thread is allowed (SY_ERRNO_FRESH).  A killed task found in the
+ * program's own code exits here: kill takes effect when the call returns.
+ */
+static void detached_tick(struct cpu *c, struct task *t, void *uc, bool behind, int saved)
+{
+    if (t != &c->idle) {
+        c->need_resched = 1;
+        if (preemptible(c, t, uc) && __atomic_load_n(&t->killed, __ATOMIC_RELAXED) &&
+            !(t->mutexes | t->rwlocks)) {
+            c->tick_masked = true; /* as in tick_handler: one tick frame per stack */
+            tick_end(c, behind);
+            sy__task_exit(c, SY_EXIT_KILLED);
+        }
+    }
+    tick_end(c, behind);
+    errno = saved;
+}
+
 static void tick_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
@@ -369,6 +405,13 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
     struct cpu *c = this_cpu();
     if (!c)
         goto out;
+    if (unlikely(si->si_code == SI_TKILL)) {
+        /* the monitor's probe (handoff.c): is the task stuck in a long
+         * call?  Then this CPU's P goes on on a spare thread. */
+        if (__atomic_exchange_n(&c->handoff_req, 0, __ATOMIC_RELAXED))
+            sy__handoff_probe(c, c->curr, uc);
+        goto out;
+    }
     uint64_t now = sy__now_ns();
     bool behind = rt.tick_monotonic && now - c->tick_end_ns < rt.tick_ns / 2;
     if (unlikely(sy__tick_delay_ns))
@@ -412,6 +455,10 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
      * work (a compute-bound task would leave it idle for a whole quantum)?
      * Those are handled now, and switch only if a task became runnable
      * here. */
+    if (unlikely(READ_ONCE(c->detached))) {
+        detached_tick(c, c->curr, uc, behind, saved);
+        return; /* (restored errno itself) */
+    }
     if (!rt.quantum_ns)
         goto done;
     if (c->nswitch != c->tick_nswitch) { /* it switched since: a new slice, */
@@ -446,7 +493,8 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
     t->in_tick = true;
     sy__preempt(c, over); /* if it switched, t runs again here, on this same
                              CPU (stay_home), and the next tick sees a
-                             switch: a new slice */
+                             switch: a new slice (a hand-off leaves it on
+                             this host thread too: handoff.c) */
     SY_ASSERT(this_cpu() == c && c->curr == t && c->tick_masked, t,
               "a preempted task resumed off its CPU or with the tick unblocked");
     t->in_tick = false;
@@ -462,7 +510,7 @@ out:
 int sy__tick_start(struct cpu *c)
 {
     if (c->id == 0) {
-        if (rt.quantum_ns && code_map_build() != 0)
+        if ((rt.quantum_ns || rt.handoff_ns) && code_map_build() != 0)
             return -ENOMEM;
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);

@@ -44,7 +44,7 @@ int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadl
     /* (With one CPU, sy_kill runs on this host thread, never between these:
      * plain stores, and no fence, which costs a fifth of a channel's round
      * trip.) */
-    if (rt.ncpu > 1)
+    if (rt.smp)
         __atomic_store_n(&p->chan, WAIT_RECORDS, __ATOMIC_SEQ_CST);
     else
         __atomic_store_n(&p->chan, WAIT_RECORDS, __ATOMIC_RELAXED);
@@ -62,7 +62,7 @@ int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadl
         for (int i = nlocks - 1; i >= 0; i--)
             if (i == 0)
                 obj_unlock(locks[0]);
-            else if (rt.ncpu > 1)
+            else if (rt.smp)
                 spin_unlock(locks[i]);
         return err;
     }
@@ -72,14 +72,14 @@ int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadl
     for (int i = nlocks - 1; i >= 0; i--)
         if (i == 0)
             obj_unlock(locks[0]);
-        else if (rt.ncpu > 1)
+        else if (rt.smp)
             spin_unlock(locks[i]);
 
     /* wait_lock stays held across the switch; the next task releases it in
      * finish_task_switch, once our context is saved.  (With one CPU it was
      * not taken: only lockdep, in the debug builds, needs the release.) */
 #if !defined(SY_DEBUG)
-    if (rt.ncpu > 1)
+    if (rt.smp)
 #endif
     {
         c->finish |= FINISH_UNLOCK;
