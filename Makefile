@@ -211,16 +211,21 @@ bench: $(BENCHBIN)
 	@$(B)/bench/b_sync 2cpu >$(B)/bench/b_sync.2.out; s=$$?; cat $(B)/bench/b_sync.2.out; \
 	    cat $(B)/bench/b_sync.2.out >>$(B)/bench/b_sync.out; exit $$s
 	@$(B)/bench/b_io all
+	@$(B)/bench/b_handoff all
 	@$(MAKE) -s bench-go
 
-# The Go versions of b_preempt's latency workload and of b_sync's, when Go
-# is installed; sync.go prints its ratios to b_sync's last run (make bench).
+# The Go versions of b_preempt's latency workload, of b_handoff's (a cgo
+# call of zlib: zlib1g-dev) and of b_sync's, when Go is installed; sync.go
+# prints its ratios to b_sync's last run (make bench).  b_handoff and
+# handoff.go run on both cores: the hand-off's spare thread runs beside the
+# stuck one.
 # (Debian's golang-1.19-go puts go in /usr/lib/go-1.19/bin, off PATH.)
 GO ?= $(or $(shell command -v go),$(lastword $(wildcard /usr/lib/go-*/bin/go)))
 bench-go:
 	@if [ -n "$(GO)" ]; then \
 	    cd bench/go && GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off \
 	        taskset -c $(BENCH_CPU) $(GO) run latency.go && \
+	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off $(GO) run handoff.go && \
 	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off taskset -c $(BENCH_CPU) $(GO) run sync.go 1cpu \
 	        $(if $(wildcard $(B)/bench/b_sync.out),--vs $(CURDIR)/$(B)/bench/b_sync.out) && \
 	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off $(GO) run sync.go 2cpu \

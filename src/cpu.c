@@ -231,6 +231,7 @@ void sy__idle_loop(struct cpu *c)
         if (unlikely(__atomic_load_n(&c->detached, __ATOMIC_ACQUIRE))) {
             /* the preempted tasks a hand-off left here (they resume on
              * this host thread: handoff.c), then the pool */
+            rejoin_preempted(c);
             struct task *next = runq_pop(&c->rq);
             if (next)
                 sy__switch_from_idle(c, next);
@@ -500,9 +501,9 @@ int sy_run(const sy_config *cfg, sy_fn init, void *arg)
         rt.handoff_ns = 0; /* no monitor thread: run without the hand-off */
 
     sy__idle_loop(c0);
-    sy__handoff_fini(); /* joins the spares it started */
     for (int i = 1; i < started; i++)
         pthread_join(rt.bundles[i].thread, NULL);
+    sy__handoff_fini(); /* the monitor, and the spares it started */
     err = rt.deadlocked ? -EDEADLK : rt.init_status;
 
 out_cpu0:

@@ -23,7 +23,7 @@
  *                bundle whose task is in a long call.
  *
  * The monitor, one host thread started with the runtime, looks at the
- * active CPUs every half bound while one of them runs a task (and sleeps on
+ * active CPUs every half bound (50 ms at most) while one of them runs a task (and sleeps on
  * a futex while they are all idle: set_idle in cpu.c wakes it).  A CPU that
  * has not switched for the bound (sy_config.handoff_us), while work waits
  * for it (tasks queued or in its inbox, a preempted task, a request for
@@ -59,10 +59,12 @@
  * returns: the documented wait at the bound.
  *
  * Invariants (asserted in the debug builds):
- *   - a detached bundle's run queue is empty and its `preempted` NULL; it
- *     runs no task but the one it was detached with;
+ *   - a detached bundle's run queue holds only what the hand-off left it
+ *     (tasks preempted on its thread) or what runtime code interrupted by
+ *     the probe put there; its idle task runs those before it retires;
  *   - only a bundle's own thread detaches it (in its tick handler), with no
- *     runtime lock held; only a hand-off makes a spare active again;
+ *     runtime lock held (debug builds), its current task RUNNING on its own
+ *     stack (not mid-switch); only a hand-off makes a spare active again;
  *   - rt.nlong counts the detached bundles whose task has not left them:
  *     the deadlock check (cpu.c: park) finds no deadlock while it is not 0,
  *     and the last one to leave wakes a parked CPU to check again;
@@ -185,6 +187,9 @@ bool sy__retire(struct cpu *c)
     if (g == SPARE_STOP)
         return false;
     __atomic_store_n(&c->spare_go, SPARE_WAIT, __ATOMIC_RELAXED);
+    c->steal_backoff = 0; /* a fresh start in its slot */
+    c->tiny_tasks = false;
+    c->need_resched = 0;
     sy__tick_park(c, false);
     SY_ASSERT(!c->detached && cpu_slot(c->slot) == c, NULL, "a spare woke without a slot");
     return true;
@@ -224,6 +229,12 @@ bool sy__handoff_probe(struct cpu *b, struct task *t, void *uc)
      * to itself, as the program asked: on one CPU nothing else runs */
     if (t->preempt_count || t->nopreempt)
         return false;
+    /* mid-switch (curr is already the next task, we still stand on the
+     * previous one's stack, or the host thread's), the run queue may hold
+     * a task whose context is not saved yet: never move it then */
+    char *sp = __builtin_frame_address(0);
+    if (sp < t->stack_lo || sp >= t->stack_lo + t->stack_size)
+        return false;
 #if defined(SY_DEBUG)
     if (b->nheld)
         return false; /* the runtime's own call into a library, under its lock */
@@ -252,10 +263,7 @@ bool sy__handoff_probe(struct cpu *b, struct task *t, void *uc)
     b->rq.head = keep.head;
     b->rq.tail = keep.tail;
     __atomic_store_n(&b->rq.len, keep.len, __ATOMIC_RELAXED);
-    s->slot = b->slot;
-    s->steal_backoff = 0;
-    s->tiny_tasks = false;
-    s->need_resched = 0;
+    WRITE_ONCE(s->slot, b->slot); /* (forwarders read it: runq.c) */
     __atomic_store_n(&s->detached, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&rt.cpus[b->slot], s, __ATOMIC_SEQ_CST);
     __atomic_store_n(&b->detached, 1, __ATOMIC_SEQ_CST);
@@ -378,7 +386,7 @@ static void *monitor(void *arg)
     struct seen *seen = calloc((size_t)rt.ncpu, sizeof *seen);
     if (!seen)
         return NULL;
-    uint64_t half = rt.handoff_ns / 2;
+    uint64_t half = rt.handoff_ns / 2 < 50000000 ? rt.handoff_ns / 2 : 50000000;
     struct timespec nap = {(time_t)(half / 1000000000u), (long)(half % 1000000000u)};
     int pid = getpid();
     while (!__atomic_load_n(&mon.stop, __ATOMIC_ACQUIRE)) {
@@ -413,7 +421,7 @@ static void *monitor(void *arg)
             syscall(SYS_tgkill, pid, b->tid, TICK_SIGNAL);
         }
         if (busy) {
-            nanosleep(&nap, NULL);
+            futex(&mon.stop, FUTEX_WAIT_PRIVATE, 0, &nap); /* (sy__handoff_fini wakes it) */
             continue;
         }
         /* every CPU idle: sleep until one is not (sy__monitor_wake).  The
@@ -463,6 +471,7 @@ void sy__handoff_fini(void)
     if (!mon.started)
         return;
     __atomic_store_n(&mon.stop, 1, __ATOMIC_SEQ_CST);
+    futex(&mon.stop, FUTEX_WAKE_PRIVATE, 1, NULL);
     __atomic_store_n(&mon.sleeping, 0, __ATOMIC_SEQ_CST);
     futex(&mon.sleeping, FUTEX_WAKE_PRIVATE, 1, NULL);
     pthread_join(mon.thread, NULL);

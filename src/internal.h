@@ -418,8 +418,11 @@ extern struct runtime sy__rt HIDDEN;
 /* The runtime's own locks (tree_lock, wait-queue buckets, the stack pool).
  * With one CPU, only one host thread ever runs runtime code (other threads
  * get -EPERM, and the tick handler takes no lock), so they are elided, as
- * Linux's spinlocks compile away in a uniprocessor kernel.  A lock the user
- * passes to sy_sleep is always taken for real. */
+ * Linux's spinlocks compile away in a uniprocessor kernel - until a first
+ * hand-off (handoff.c) puts a second host thread to work: rt.smp is set
+ * then, in the handler of a thread interrupted outside the runtime, before
+ * the spare starts, and stays set.  A lock the user passes to sy_sleep is
+ * always taken for real. */
 /* Lock classes, in the order they are taken (spinlock.c). */
 enum lock_class {
     LOCK_TREE = 1,

@@ -21,7 +21,7 @@ static void info_of(const struct task *t, sy_task_info *i)
     i->ppid = t->parent ? t->parent->pid : 0;
     i->state = READ_ONCE(t->state);
     struct cpu *c = READ_ONCE(t->cpu);
-    i->cpu = c ? c->slot : 0;
+    i->cpu = c ? READ_ONCE(c->slot) : 0;
     uint64_t since = __atomic_load_n(&t->long_since, __ATOMIC_RELAXED), now = sy__now_ns();
     i->long_call_ns = since && now > since ? now - since : 0;
     i->nmigrations = READ_ONCE(t->nmigrations);

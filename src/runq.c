@@ -85,8 +85,9 @@ void sy__forward(struct cpu *c)
         sy__inbox_push(sy__active_cpu(c, t), t);
         t = next;
     }
-    if (__atomic_load_n(&c->file_done, __ATOMIC_SEQ_CST) && c->slot >= 0)
-        sy__file_forward(c, cpu_slot(c->slot));
+    int slot = READ_ONCE(c->slot);
+    if (__atomic_load_n(&c->file_done, __ATOMIC_SEQ_CST) && slot >= 0)
+        sy__file_forward(c, cpu_slot(slot));
 }
 
 /* No task is left: every CPU leaves its idle loop, every spare thread its
@@ -222,7 +223,8 @@ struct cpu *sy__active_cpu(struct cpu *d, struct task *t)
         if (c)
             return c;
     }
-    return cpu_slot(d->slot >= 0 ? d->slot : 0);
+    int slot = READ_ONCE(d->slot);
+    return cpu_slot(slot >= 0 ? slot : 0);
 }
 
 struct cpu *sy__choose_cpu(struct cpu *self, struct task *t)

@@ -358,9 +358,8 @@ void sy__resched(struct cpu *c)
 void sy__rejoin(struct cpu *c)
 {
     struct task *prev = c->curr;
-    SY_ASSERT(c->detached && prev != &c->idle && READ_ONCE(prev->state) == SY_RUNNING &&
-                  !c->rq.len && !c->preempted,
-              prev, "rejoin: CPU not detached, or tasks wait on it");
+    SY_ASSERT(c->detached && prev != &c->idle && READ_ONCE(prev->state) == SY_RUNNING, prev,
+              "rejoin: CPU not detached, or not its running task");
     task_set_runnable(prev);
     prev->stay_home = false; /* it changes host thread anyway */
     c->rejoin_task = prev;   /* queued once its context is saved (finish) */

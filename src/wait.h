@@ -45,7 +45,8 @@
  * sleeper holds its wait_lock only from publishing its token to its switch,
  * and takes no object lock meanwhile (it only drops them).
  * With one CPU the locks are elided and the compare-and-swaps are plain
- * (rt_cas): one host thread runs all runtime code, which is never preempted.
+ * (rt_cas): one host thread runs all runtime code, which is never preempted
+ * - until a first hand-off (handoff.c) lets a second one in: rt.smp.
  */
 #ifndef SY_WAIT_H
 #define SY_WAIT_H

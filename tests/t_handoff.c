@@ -9,10 +9,11 @@
  * time (under valgrind or qemu too); every bound below is a fraction of
  * that call, measured beside it, never an absolute figure.
  *
- * ThreadSanitizer and valgrind deliver signals only at their own points and
- * never switch a task from its tick (src/preempt.c): a task back from its
- * long call rejoins a CPU at its next runtime call there, which every case
- * here makes. */
+ * ThreadSanitizer delivers a signal to a thread blocked in a system call it
+ * intercepts (read) only once the call returns: there a blocked thread is
+ * never probed, so the cases that block in read are skipped, and the
+ * stress makes no blocking reads (the long computations are handed off:
+ * zlib and qsort call intercepted functions, where it delivers them). */
 #include "test.h"
 #include "internal.h" /* rt.handoff_ns */
 
@@ -24,6 +25,11 @@
 #include <unistd.h>
 
 #define LONG_CALL_MS 600
+
+#if defined(__SANITIZE_THREAD__)
+#define NO_BLOCKED_PROBE 1
+#pragma GCC diagnostic ignored "-Wunused-function" /* the cases it skips */
+#endif
 
 /* ------------------------------------------------------ the long call */
 
@@ -467,6 +473,7 @@ static int stress_task(void *arg)
     buf_init(&b, n);
     unsigned seed = (unsigned)s->id;
     int pair = (int)(s->id / 2), side = (int)(s->id % 2);
+    (void)pair, (void)side;
     while (!atomic_load(&stress_stop)) {
         seed = seed * 1103515245u + 12345u;
         switch ((seed >> 16) % 5) {
@@ -486,6 +493,7 @@ static int stress_task(void *arg)
             busy_ns(500000);
             break;
         case 4:
+#if !defined(NO_BLOCKED_PROBE)
             if (pair < 2) { /* blocking pipe ping-pong: one of a pair at a time */
                 char ch = 'p';
                 if (side == 0) {
@@ -497,12 +505,12 @@ static int stress_task(void *arg)
                 }
                 s->pings++;
             }
+#endif
             break;
         }
         CHECK_EQ(fegetround(), round);
         s->ops++;
     }
-    /* the pair's last ping: the partner may wait for it */
     buf_free(&b);
     return 0;
 }
@@ -579,10 +587,12 @@ int main(void)
     RUN(test_off);
     RUN(test_sleeper_1cpu);
     RUN(test_sleeper_2cpu);
+#if !defined(NO_BLOCKED_PROBE)
     RUN(test_pipe_read_1cpu);
     RUN(test_pipe_read_2cpu);
     RUN(test_bound);
     RUN(test_kill_in_long_call);
+#endif
     RUN(test_stress_100us);
     return 0;
 }
