@@ -171,7 +171,7 @@ $(B)/tests/%: tests/%.c tests/test.h $(TESTASM) $(B)/libswitchyard.a
 	    $(TESTASM) $(B)/libswitchyard.a $(LDLIBS) -lm -lpthread
 
 BENCHASM := $(wildcard bench/arch/$(ARCH)/*.S)
-$(B)/bench/%: bench/%.c bench/bench.h $(BENCHASM) $(B)/libswitchyard.a
+$(B)/bench/%: bench/%.c bench/bench.h bench/latency.h $(BENCHASM) $(B)/libswitchyard.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) -Isrc $(WARN) -Wno-missing-prototypes $(CFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(BENCHASM) $(B)/libswitchyard.a $(LDLIBS) -lpthread
@@ -224,8 +224,8 @@ GO ?= $(or $(shell command -v go),$(lastword $(wildcard /usr/lib/go-*/bin/go)))
 bench-go:
 	@if [ -n "$(GO)" ]; then \
 	    cd bench/go && GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off \
-	        taskset -c $(BENCH_CPU) $(GO) run latency.go && \
-	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off $(GO) run handoff.go && \
+	        taskset -c $(BENCH_CPU) $(GO) run latency.go shortlat.go && \
+	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off $(GO) run handoff.go shortlat.go && \
 	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off taskset -c $(BENCH_CPU) $(GO) run sync.go 1cpu \
 	        $(if $(wildcard $(B)/bench/b_sync.out),--vs $(CURDIR)/$(B)/bench/b_sync.out) && \
 	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off $(GO) run sync.go 2cpu \

@@ -17,14 +17,13 @@
  *   --tsv as in b_core.
  */
 #include "bench.h"
+#include "latency.h"
 
 #include <dlfcn.h>
 
 #include "switchyard.h"
 
-#define SHORT_PERIOD_NS 2000000ull /* a short request every 2 ms */
-#define LONG_MS 100                /* long requests: 100 ms in the library */
-#define MAX_SHORT 4096
+#define LONG_MS 100 /* long requests: 100 ms in the library */
 
 typedef int (*compress2_fn)(unsigned char *, unsigned long *, const unsigned char *,
                             unsigned long, int);
@@ -74,73 +73,12 @@ static void calibrate(void)
         call_size = max;
 }
 
-static uint64_t spin_iters_per_us;
-static uint64_t lat[MAX_SHORT];
-static int nlat, nshort;
-static volatile int lat_stop;
-
-static int short_req(void *arg)
-{
-    uint64_t due = (uint64_t)(uintptr_t)arg;
-    bench_burn((long)(10 * spin_iters_per_us)); /* about 10 us */
-    if (nlat < MAX_SHORT)
-        lat[nlat++] = now_ns() - due;
-    return 0;
-}
-
-static int long_reqs(void *arg)
-{
-    (void)arg;
-    while (!lat_stop) {
-        long_call(); /* about 100 ms inside the library */
-        sy_yield();  /* between requests, as a cooperative server would */
-    }
-    return 0;
-}
-
-static int generator(void *arg)
-{
-    (void)arg;
-    uint64_t t0 = now_ns() + 10000000;
-    for (int k = 0; k < nshort; k++) {
-        uint64_t due = t0 + (uint64_t)k * SHORT_PERIOD_NS, now = now_ns();
-        if (due > now)
-            sy_nanosleep(due - now);
-        sy_spawn(short_req, (void *)(uintptr_t)due, NULL);
-        while (sy_wait(-1, NULL, SY_WNOHANG) > 0)
-            ;
-    }
-    while (sy_wait(-1, NULL, 0) > 0)
-        ;
-    lat_stop = 1;
-    return 0;
-}
-
-static int init_latency(void *arg)
-{
-    (void)arg;
-    sy_spawn(long_reqs, NULL, NULL);
-    sy_spawn(generator, NULL, NULL);
-    while (sy_wait(-1, NULL, 0) > 0)
-        ;
-    return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 static void bench_latency(void)
 {
-    uint64_t t0 = now_ns();
-    bench_burn(100000000);
-    spin_iters_per_us = 100000000ull * 1000 / (now_ns() - t0);
+    latency_calibrate();
     calibrate();
-    nshort = (int)bench_count(NULL, 1000); /* 2 s of traffic */
-    if (nshort > MAX_SHORT)
-        nshort = MAX_SHORT;
+    lat_long = long_call;
+    int n = (int)bench_count(NULL, 1000); /* 2 s of traffic */
     int reps = bench_reps();
     static const char *name[] = {"off", "on", "on-q1ms"};
     static const unsigned quantum[] = {0, 0, 1000};
@@ -150,14 +88,8 @@ static void bench_latency(void)
     for (int k = 0; k < 3; k++) {
         double p50[64], p99[64];
         for (int r = 0; r < reps; r++) {
-            nlat = 0;
-            lat_stop = 0;
             sy_config c = {.ncpu = 1, .quantum_us = quantum[k], .flags = k ? 0 : SY_NO_HANDOFF};
-            if (sy_run(&c, init_latency, NULL) != 0)
-                exit(1);
-            qsort(lat, (size_t)nlat, sizeof lat[0], cmp_u64);
-            p50[r] = (double)lat[nlat / 2] / 1e3;
-            p99[r] = (double)lat[nlat * 99 / 100] / 1e3;
+            latency_run(&c, n, &p50[r], &p99[r]);
         }
         char go[64], tsv[64];
         snprintf(go, sizeof go, "HandoffLatency/%s/p50", name[k]);

@@ -111,7 +111,13 @@ typedef struct sy_config {
                              goroutine returning from a system call whose P
                              was retaken) and its thread goes back to the
                              spare pool.  Until then sy_ps shows it RUNNING
-                             with long_call_ns.  Its errno, FP state, pid and
+                             with long_call_ns, and it runs on that thread
+                             beside the CPU's other tasks (on one CPU, two
+                             tasks at once for that while: exclusion needs
+                             a lock, not sy_preempt_disable).  A task inside
+                             sy_preempt_disable(), holding a spinlock or a
+                             host lock, or spawned SY_ATTR_NOPREEMPT is
+                             never handed off.  Its errno, FP state, pid and
                              accounting are its own throughout; a kill takes
                              effect when the call returns.  1000 ..
                              10000000; default twice the quantum, at least

@@ -501,9 +501,10 @@ int sy_run(const sy_config *cfg, sy_fn init, void *arg)
         rt.handoff_ns = 0; /* no monitor thread: run without the hand-off */
 
     sy__idle_loop(c0);
+    sy__monitor_stop(); /* before the threads whose clocks it reads go */
     for (int i = 1; i < started; i++)
         pthread_join(rt.bundles[i].thread, NULL);
-    sy__handoff_fini(); /* the monitor, and the spares it started */
+    sy__handoff_fini(); /* the spares the monitor started */
     err = rt.deadlocked ? -EDEADLK : rt.init_status;
 
 out_cpu0:

@@ -238,6 +238,14 @@ bool sy__handoff_probe(struct cpu *b, struct task *t, void *uc)
 #if defined(SY_DEBUG)
     if (b->nheld)
         return false; /* the runtime's own call into a library, under its lock */
+    /* the task that ran before this one is queued, but its finish (which
+     * clears its running guard) has not run yet: a probe that TSan delivers
+     * at its own points can land there */
+    for (struct task *x = b->rq.head; x; x = x->rq_next)
+        if (__atomic_load_n(&x->on_cpu, __ATOMIC_ACQUIRE))
+            return false;
+    if (b->preempted && __atomic_load_n(&b->preempted->on_cpu, __ATOMIC_ACQUIRE))
+        return false;
 #endif
     if (!sy__pc_long_call(arch_uc_pc(uc)))
         return false;
@@ -465,16 +473,25 @@ int sy__handoff_init(void)
     return 0;
 }
 
-/* sy_run is done: stop the monitor, join the spares it started. */
-void sy__handoff_fini(void)
+/* No task is left: stop the monitor, before any CPU's thread is joined
+ * (it reads their CPU clocks). */
+void sy__monitor_stop(void)
 {
-    if (!mon.started)
+    if (!mon.started || __atomic_load_n(&mon.stop, __ATOMIC_RELAXED))
         return;
     __atomic_store_n(&mon.stop, 1, __ATOMIC_SEQ_CST);
     futex(&mon.stop, FUTEX_WAKE_PRIVATE, 1, NULL);
     __atomic_store_n(&mon.sleeping, 0, __ATOMIC_SEQ_CST);
     futex(&mon.sleeping, FUTEX_WAKE_PRIVATE, 1, NULL);
     pthread_join(mon.thread, NULL);
+}
+
+/* sy_run is done, its CPUs' threads joined: join the spares. */
+void sy__handoff_fini(void)
+{
+    if (!mon.started)
+        return;
+    sy__monitor_stop();
     for (int i = 0; i < mon.nstarted; i++)
         pthread_join(rt.bundles[rt.spare0 + i].thread, NULL);
     free(mon.pool);

@@ -603,6 +603,7 @@ HIDDEN void sy__cpu_leave(struct cpu *c);
 /* handoff.c */
 HIDDEN int sy__handoff_init(void);
 HIDDEN void sy__handoff_fini(void);
+HIDDEN void sy__monitor_stop(void);
 HIDDEN bool sy__handoff_probe(struct cpu *c, struct task *t, void *uc);
 HIDDEN bool sy__retire(struct cpu *c);
 HIDDEN void sy__monitor_wake(void);

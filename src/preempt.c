@@ -191,10 +191,30 @@ static int find_libc_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+/* The vDSO's code (clock_gettime and the like): short calls, never a long
+ * call for the hand-off, however often a probe finds a task there (a
+ * compute loop that reads the clock).  Set once, read by the handler. */
+static struct range vdso;
+
+static void note_vdso(const struct dl_phdr_info *info)
+{
+    if (!info->dlpi_name || !strstr(info->dlpi_name, "linux-vdso"))
+        return;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+            __atomic_store_n(&vdso.hi, lo + ph->p_memsz, __ATOMIC_RELAXED);
+            __atomic_store_n(&vdso.lo, lo, __ATOMIC_RELAXED);
+        }
+    }
+}
+
 static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     struct build *b = arg;
+    note_vdso(info);
     bool main_program = !info->dlpi_name || !info->dlpi_name[0];
     /* a program linked statically has the C library in its own text, where
      * nothing tells them apart: then only a declaration makes it safe */
@@ -306,6 +326,9 @@ bool sy__pc_long_call(uintptr_t pc)
 {
     uintptr_t slo = (uintptr_t)__start_sy_text, shi = (uintptr_t)__stop_sy_text;
     if (slo && pc >= slo && pc < shi)
+        return false;
+    if (pc >= __atomic_load_n(&vdso.lo, __ATOMIC_RELAXED) &&
+        pc < __atomic_load_n(&vdso.hi, __ATOMIC_RELAXED))
         return false;
     return !pc_preemptible(pc);
 }

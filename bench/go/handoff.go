@@ -6,7 +6,7 @@
 // retakes its P (after 20 us to 10 ms) and hands it to another M, which runs
 // the short requests: Go's hand-off, which src/handoff.c follows.
 //
-//   go run bench/go/handoff.go      (or: make bench-go; needs zlib1g-dev)
+//	cd bench/go && go run handoff.go shortlat.go   (or: make bench-go; needs zlib1g-dev)
 package main
 
 /*
@@ -26,22 +26,9 @@ import "C"
 import (
 	"fmt"
 	"runtime"
-	"sort"
-	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 )
-
-var sink float64
-
-func burn(n int64) {
-	x := 1.0
-	for i := int64(0); i < n; i++ {
-		x = x*1.0000001 + 1e-9
-	}
-	sink = x
-}
 
 const maxSize = 256 << 20
 
@@ -56,9 +43,7 @@ func longCall(n int) {
 
 func main() {
 	runtime.GOMAXPROCS(1)
-	t := time.Now()
-	burn(100000000)
-	perUs := int64(100000000) * 1000 / time.Since(t).Nanoseconds()
+	perUs := burnPerUs()
 
 	src = C.malloc(maxSize)
 	dcap = C.ulong(maxSize + maxSize/100 + 1024)
@@ -70,47 +55,19 @@ func main() {
 		s[i] = byte('a' + (seed>>16)%12)
 	}
 	n := 1 << 20
-	t = time.Now()
+	t := time.Now()
 	longCall(n)
 	n = int(float64(n) * 100e6 / float64(time.Since(t).Nanoseconds()))
 	if n > maxSize {
 		n = maxSize
 	}
 
-	var stop atomic.Bool
-	go func() {
-		for !stop.Load() {
-			longCall(n)       // about 100 ms inside zlib
-			runtime.Gosched() // between requests, as b_handoff's
-		}
-	}()
 	const count = 1000
-	lat := make([]time.Duration, 0, count)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	t0 := time.Now().Add(10 * time.Millisecond)
-	for k := 0; k < count; k++ {
-		due := t0.Add(time.Duration(k) * 2 * time.Millisecond)
-		if d := time.Until(due); d > 0 {
-			time.Sleep(d)
-		}
-		wg.Add(1)
-		go func(due time.Time) {
-			burn(10 * perUs)
-			l := time.Since(due)
-			mu.Lock()
-			lat = append(lat, l)
-			mu.Unlock()
-			wg.Done()
-		}(due)
-	}
-	wg.Wait()
-	stop.Store(true)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	p50 := float64(lat[len(lat)/2].Nanoseconds()) / 1e3
-	p99 := float64(lat[len(lat)*99/100].Nanoseconds()) / 1e3
-	fmt.Printf("BenchmarkGoHandoffLatency/p50 \t%10d\t%12.2f us\n", len(lat), p50)
-	fmt.Printf("BenchmarkGoHandoffLatency/p99 \t%10d\t%12.2f us\n", len(lat), p99)
+	p50, p99 := shortLatency(count, perUs, func() {
+		longCall(n) // about 100 ms inside zlib
+	})
+	fmt.Printf("BenchmarkGoHandoffLatency/p50 \t%10d\t%12.2f us\n", count, p50)
+	fmt.Printf("BenchmarkGoHandoffLatency/p99 \t%10d\t%12.2f us\n", count, p99)
 	fmt.Printf("# Go (%s, GOMAXPROCS=1): short requests behind 100 ms cgo calls of compress2 (%d bytes): p50 %.0f us, p99 %.0f us\n",
 		runtime.Version(), n, p50, p99)
 }
