@@ -267,13 +267,14 @@ static uint64_t process_cpu_ns(void)
 static int init_pipe(void *arg)
 {
     (void)arg;
-    reader_pid = sy_spawn(reader, NULL, NULL);
-    sy_yield(); /* the reader blocks in read(), holding this only CPU's thread */
-    /* the rest runs once the CPU is handed off */
+    /* the reader and the workers on CPU 0: the workers run only if CPU 0
+     * goes on while the reader blocks its host thread in read() */
+    sy_attr cpu0 = {.flags = SY_ATTR_PIN, .cpu = 0};
+    reader_pid = sy_spawn(reader, NULL, &cpu0);
     long work[4] = {0};
     int w[4];
     for (int i = 0; i < 4; i++)
-        w[i] = sy_spawn(pipe_worker, &work[i], NULL);
+        w[i] = sy_spawn(pipe_worker, &work[i], &cpu0);
     for (int i = 0; i < 4; i++) {
         int st;
         CHECK_EQ(sy_wait(w[i], &st, 0), w[i]);
