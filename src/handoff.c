@@ -78,7 +78,6 @@
  * stuck thread's runtime frames and its this_cpu() would then share it
  * with the new thread.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <stdio.h>
