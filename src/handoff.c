@@ -31,9 +31,11 @@
  * CPU-time clock advanced) or asleep in the kernel (/proc: state S or D) -
  * not merely descheduled by a loaded host - gets a probe: the tick's signal,
  * sent with tgkill.  Its handler (preempt.c), on the stuck thread itself,
- * checks the interrupted PC: outside the runtime's code and outside the
- * code the tick may switch in, the task is in a long call, and the handler
- * hands the P over (sy__handoff_probe, below): the run queue, the preempted
+ * checks that the CPU has not switched since, and the interrupted PC:
+ * outside the runtime's code, outside the code the tick may switch in and
+ * outside code that is always short (the vDSO, the sanitizer runtimes),
+ * the task is in a long call, and the handler hands the P over
+ * (sy__handoff_probe, below): the run queue, the preempted
  * task, the pending events, the request for work go to a spare bundle, which
  * takes the slot; what sits in the inbox and the finished file jobs are
  * forwarded; the stuck bundle becomes detached and owns only its task.
@@ -424,7 +426,7 @@ static void *monitor(void *arg)
                 continue;
             if (!spare_ready())
                 continue; /* at the bound: the CPU waits for the call */
-            __atomic_store_n(&b->handoff_req, 1, __ATOMIC_RELEASE);
+            __atomic_store_n(&b->handoff_req, ns + 1, __ATOMIC_RELEASE);
             syscall(SYS_tgkill, pid, b->tid, TICK_SIGNAL);
         }
         if (busy) {

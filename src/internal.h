@@ -333,7 +333,8 @@ struct cpu {
     struct cpu *steal_req;    /* an idle CPU that asked it for work */
     int detached;             /* 1: its P went to another bundle, or it is a
                                  spare (handoff.c) */
-    int handoff_req;          /* set by the monitor before its probe signal */
+    uint64_t handoff_req;     /* 1 + nswitch when the monitor sent its probe
+                                 signal, 0: none */
     int spare_go;             /* futex word of a spare: SPARE_* (handoff.c) */
 };
 

@@ -191,21 +191,32 @@ static int find_libc_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-/* The vDSO's code (clock_gettime and the like): short calls, never a long
- * call for the hand-off, however often a probe finds a task there (a
- * compute loop that reads the clock).  Set once, read by the handler. */
-static struct range vdso;
+/* Code that is never a long call for the hand-off, however often a probe
+ * finds a task there: the vDSO (clock_gettime: a compute loop that reads
+ * the clock) and the sanitizer runtimes (their interceptors are short, and
+ * TSan runs a signal handler inside them with the context of where the
+ * signal came in).  Set when the code map is built, read by the handler. */
+#define MAX_SHORT_CODE 8
+static struct range short_code[MAX_SHORT_CODE];
+static int nshort_code;
 
-static void note_vdso(const struct dl_phdr_info *info)
+static void note_short_code(const struct dl_phdr_info *info)
 {
-    if (!info->dlpi_name || !strstr(info->dlpi_name, "linux-vdso"))
-        return;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
+    static const char *const names[] = {"linux-vdso", "linux-gate", "libtsan", "libasan",
+                                        "libubsan", "liblsan"};
+    bool match = false;
+    for (unsigned k = 0; info->dlpi_name && k < sizeof names / sizeof names[0]; k++)
+        match = match || strstr(info->dlpi_name, names[k]);
+    for (int i = 0; match && i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+        int n = __atomic_load_n(&nshort_code, __ATOMIC_RELAXED);
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && n < MAX_SHORT_CODE) {
             uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-            __atomic_store_n(&vdso.hi, lo + ph->p_memsz, __ATOMIC_RELAXED);
-            __atomic_store_n(&vdso.lo, lo, __ATOMIC_RELAXED);
+            for (int j = 0; j < n; j++)
+                if (short_code[j].lo == lo)
+                    return; /* seen at an earlier build */
+            short_code[n] = (struct range){lo, lo + ph->p_memsz};
+            __atomic_store_n(&nshort_code, n + 1, __ATOMIC_RELEASE);
         }
     }
 }
@@ -214,7 +225,7 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     struct build *b = arg;
-    note_vdso(info);
+    note_short_code(info);
     bool main_program = !info->dlpi_name || !info->dlpi_name[0];
     /* a program linked statically has the C library in its own text, where
      * nothing tells them apart: then only a declaration makes it safe */
@@ -327,9 +338,9 @@ bool sy__pc_long_call(uintptr_t pc)
     uintptr_t slo = (uintptr_t)__start_sy_text, shi = (uintptr_t)__stop_sy_text;
     if (slo && pc >= slo && pc < shi)
         return false;
-    if (pc >= __atomic_load_n(&vdso.lo, __ATOMIC_RELAXED) &&
-        pc < __atomic_load_n(&vdso.hi, __ATOMIC_RELAXED))
-        return false;
+    for (int i = 0, n = __atomic_load_n(&nshort_code, __ATOMIC_ACQUIRE); i < n; i++)
+        if (pc >= short_code[i].lo && pc < short_code[i].hi)
+            return false;
     return !pc_preemptible(pc);
 }
 
@@ -431,7 +442,8 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
     if (unlikely(si->si_code == SI_TKILL)) {
         /* the monitor's probe (handoff.c): is the task stuck in a long
          * call?  Then this CPU's P goes on on a spare thread. */
-        if (__atomic_exchange_n(&c->handoff_req, 0, __ATOMIC_RELAXED))
+        uint64_t req = __atomic_exchange_n(&c->handoff_req, 0, __ATOMIC_RELAXED);
+        if (req && req - 1 == c->nswitch) /* (not switched since it was sent) */
             sy__handoff_probe(c, c->curr, uc);
         goto out;
     }

@@ -510,7 +510,7 @@ static int stress_task(void *arg)
             break;
         }
         CHECK_EQ(fegetround(), round);
-        s->ops++;
+        __atomic_fetch_add(&s->ops, 1, __ATOMIC_RELAXED);
     }
     buf_free(&b);
     return 0;
@@ -526,6 +526,12 @@ static int init_stress(void *arg)
         pids[i] = sy_spawn(stress_task, &st[i], NULL);
     }
     sy_nanosleep(ms * 1000000);
+    /* and until each task has done something (a loaded host may have kept
+     * one waiting), for 20 s at most: starved, it fails below */
+    uint64_t until = mono_ns() + 20000000000ull;
+    for (int i = 0; i < NSTRESS && mono_ns() < until; i++)
+        while (!__atomic_load_n(&st[i].ops, __ATOMIC_RELAXED) && mono_ns() < until)
+            sy_nanosleep(10000000);
     atomic_store(&stress_stop, 1);
     /* a side of a pair may wait in read for a ping its partner will not
      * send: unblock both directions */

@@ -140,7 +140,7 @@ static volatile int in_fn, ran_by_caller;
 static void stuck_init(void *arg)
 {
     (void)arg;
-    in_fn = 1;
+    __atomic_store_n(&in_fn, 1, __ATOMIC_RELEASE); /* read by init on another CPU */
     for (;;)
         sy_yield(); /* a kill point: the killed runner exits here */
 }
@@ -170,7 +170,7 @@ static int init_once(void *arg)
     in_fn = ran_by_caller = 0;
     int pr = sy_spawn(runner, NULL, NULL);
     CHECK(pr > 0);
-    while (!in_fn)
+    while (!__atomic_load_n(&in_fn, __ATOMIC_ACQUIRE))
         sy_yield();
     int pc = sy_spawn(caller, NULL, NULL); /* waits for the runner */
     CHECK(pc > 0);
