@@ -232,7 +232,9 @@ void sy__idle_loop(struct cpu *c)
             /* the preempted tasks a hand-off left here (they resume on
              * this host thread: handoff.c), then the pool */
             rejoin_preempted(c);
-            struct task *next = runq_pop(&c->rq);
+            struct task *next = runq_pop(&c->leftover);
+            if (!next)
+                next = runq_pop(&c->rq);
             if (next)
                 sy__switch_from_idle(c, next);
             else if (!sy__retire(c))

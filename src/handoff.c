@@ -61,9 +61,11 @@
  * returns: the documented wait at the bound.
  *
  * Invariants (asserted in the debug builds):
- *   - a detached bundle's run queue holds only what the hand-off left it
- *     (tasks preempted on its thread) or what runtime code interrupted by
- *     the probe put there; its idle task runs those before it retires;
+ *   - the tasks preempted on a detached bundle's thread wait on its
+ *     `leftover` queue, which its idle task runs, each until its first
+ *     runtime call, before it retires; its run queue stays empty (but for
+ *     what runtime code the probe interrupted may put there), so that its
+ *     running task rejoins an active CPU at its first runtime call;
  *   - only a bundle's own thread detaches it (in its tick handler), with no
  *     runtime lock held (debug builds), its current task RUNNING on its own
  *     stack (not mid-switch); only a hand-off makes a spare active again;
@@ -162,8 +164,9 @@ static void nudge_parked(void)
  */
 bool sy__retire(struct cpu *c)
 {
-    SY_ASSERT(c == this_cpu() && c->curr == &c->idle && c->detached && !c->preempted, NULL,
-              "retire: not the idle task of a detached CPU");
+    SY_ASSERT(c == this_cpu() && c->curr == &c->idle && c->detached && !c->preempted &&
+                  !c->leftover.len,
+              NULL, "retire: not the idle task of a detached CPU");
     struct task *t;
     while ((t = runq_pop(&c->rq)) != NULL) /* (nothing, by the invariant) */
         sy__inbox_push(sy__active_cpu(c, t), t);
@@ -260,18 +263,14 @@ bool sy__handoff_probe(struct cpu *b, struct task *t, void *uc)
     /* the P: the run queue and the slot (s's thread waits in the pool and
      * reads these after its spare_go, below) - but a task preempted in its
      * tick handler stays: it resumes on this host thread (stay_home) */
-    struct runq keep = {0};
-    SY_ASSERT(!s->rq.len, NULL, "a spare with tasks");
+    SY_ASSERT(!s->rq.len && !b->leftover.len, NULL, "a spare with tasks");
     for (struct task *x; (x = runq_pop(&b->rq)) != NULL;)
-        runq_push(x->stay_home ? &keep : &s->rq, x);
+        runq_push(x->stay_home ? &b->leftover : &s->rq, x);
     struct task *p = b->preempted;
-    if (p && !p->stay_home) {
+    if (p) {
         WRITE_ONCE(b->preempted, NULL);
-        runq_push(&s->rq, p);
+        runq_push(p->stay_home ? &b->leftover : &s->rq, p);
     }
-    b->rq.head = keep.head;
-    b->rq.tail = keep.tail;
-    __atomic_store_n(&b->rq.len, keep.len, __ATOMIC_RELAXED);
     WRITE_ONCE(s->slot, b->slot); /* (forwarders read it: runq.c) */
     __atomic_store_n(&s->detached, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&rt.cpus[b->slot], s, __ATOMIC_SEQ_CST);

@@ -318,6 +318,10 @@ struct cpu {
     char *stack_cache[STACK_CACHE];
     struct task idle;         /* the host thread's own context, pid 0 */
     struct task *rejoin_task; /* FINISH_REJOIN's task */
+    struct runq leftover;     /* detached: the tasks preempted on this thread
+                                 that the hand-off left here (handoff.c);
+                                 off the run queue, so that the task in the
+                                 long call finds it empty and rejoins */
     struct task *long_task;   /* FINISH_LONG's task */
     int tid;                  /* the host thread's id (the monitor's probe) */
     bool counted_long;        /* detached with a task: counted in rt.nlong */
@@ -614,6 +618,7 @@ HIDDEN bool sy__pc_long_call(uintptr_t pc); /* preempt.c */
 HIDDEN void sy__file_forward(struct cpu *from, struct cpu *to); /* fileio.c */
 /* sched.c */
 HIDDEN void sy__rejoin(struct cpu *c);
+HIDDEN void sy__preempt_leftover(struct cpu *c);
 
 
 #endif /* SY_INTERNAL_H */

@@ -416,19 +416,36 @@ static void tick_end(struct cpu *c, bool behind)
  * runtime call that may switch (sched.c: sy__rejoin), where a change of
  * thread is allowed (SY_ERRNO_FRESH).  A killed task found in the
  * program's own code exits here: kill takes effect when the call returns.
+ * Tasks preempted on this thread that the hand-off left here (they must
+ * resume on it) take turns with it on this thread.
  */
 static void detached_tick(struct cpu *c, struct task *t, void *uc, bool behind, int saved)
 {
-    if (t != &c->idle) {
-        c->need_resched = 1;
-        if (preemptible(c, t, uc) && __atomic_load_n(&t->killed, __ATOMIC_RELAXED) &&
-            !(t->mutexes | t->rwlocks)) {
-            c->tick_masked = true; /* as in tick_handler: one tick frame per stack */
-            tick_end(c, behind);
-            sy__task_exit(c, SY_EXIT_KILLED);
-        }
+    if (t != &c->idle)
+        c->need_resched = 1; /* its next runtime call rejoins (sched.c) */
+    if (t == &c->idle || !preemptible(c, t, uc)) {
+        tick_end(c, behind);
+        errno = saved;
+        return;
     }
+    bool kill = __atomic_load_n(&t->killed, __ATOMIC_RELAXED) && !(t->mutexes | t->rwlocks);
+    if (!kill && !c->leftover.len) {
+        tick_end(c, behind);
+        errno = saved;
+        return;
+    }
+    errno = saved;
+    c->tick_masked = true; /* as in tick_handler: one tick frame per stack */
     tick_end(c, behind);
+    if (kill)
+        sy__task_exit(c, SY_EXIT_KILLED);
+    /* tasks preempted on this thread wait for it: their turn, here */
+    t->in_tick = true;
+    sy__preempt_leftover(c);
+    SY_ASSERT(this_cpu() == c && c->curr == t && c->tick_masked, t,
+              "a task preempted on a detached CPU resumed off it or with the tick unblocked");
+    t->in_tick = false;
+    c->tick_masked = false; /* as of the rt_sigreturn just ahead */
     errno = saved;
 }
 

@@ -367,6 +367,22 @@ void sy__rejoin(struct cpu *c)
     context_switch(c, prev, idle_task(c));
 }
 
+/* The tick of a detached CPU found its task in the program's own code
+ * while tasks preempted on this host thread wait in its leftover queue
+ * (handoff.c): they take turns on this same thread, as on any CPU (the
+ * task resumes here, in its handler, when its turn comes again). */
+void sy__preempt_leftover(struct cpu *c)
+{
+    struct task *prev = c->curr, *next = runq_pop(&c->leftover);
+    SY_ASSERT(c->detached && next && READ_ONCE(prev->state) == SY_RUNNING, prev,
+              "preempt_leftover: not a detached CPU's running task, or nobody waits");
+    task_set_state(prev, SY_RUNNABLE);
+    prev->stay_home = true;
+    runq_push(&c->leftover, prev);
+    WRITE_ONCE(prev->nivcsw, prev->nivcsw + 1);
+    context_switch(c, prev, next);
+}
+
 /* The idle loop runs a task (cpu.c). */
 void sy__switch_from_idle(struct cpu *c, struct task *next)
 {
