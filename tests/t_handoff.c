@@ -167,8 +167,10 @@ static int init_sleeper(void *arg)
     int nlong = (int)(long)arg;
     atomic_store(&stop_long, 0);
     int pids[8];
-    for (int i = 0; i < nlong; i++)
-        pids[i] = sy_spawn(long_worker, NULL, NULL);
+    for (int i = 0; i < nlong; i++) { /* one on each CPU: the sleeper has none free */
+        sy_attr a = {.flags = SY_ATTR_PIN, .cpu = i};
+        pids[i] = sy_spawn(long_worker, NULL, &a);
+    }
     sy_nanosleep(1000000); /* the workers are in their calls */
     int s = sy_spawn(sleeper, NULL, NULL);
     int st;
