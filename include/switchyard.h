@@ -80,7 +80,8 @@ typedef struct sy_config {
     size_t stack_size;    /* default task stack size in bytes, SY_STACK_MIN
                              .. SY_STACK_MAX; default SY_STACK_DEFAULT;
                              rounded up to pages */
-    unsigned flags;       /* SY_ACCT_PRECISE, SY_PIN_CPUS, SY_NO_PREEMPT;
+    unsigned flags;       /* SY_ACCT_PRECISE, SY_PIN_CPUS, SY_NO_PREEMPT,
+                             SY_NO_HANDOFF;
                              any other bit: -EINVAL */
     unsigned tick_us;     /* accounting tick in microseconds of a CPU's own
                              running time, 100 .. 1000000; default 4000
@@ -105,9 +106,9 @@ typedef struct sy_config {
                              duties go on on a spare host thread, while the
                              stuck thread finishes the call.  When the call
                              returns, the task is an ordinary task again: at
-                             the first tick that finds it in the program's
-                             own code, or at its first runtime call that may
-                             switch, it queues itself on a CPU (as a Go
+                             its first runtime call that may switch (a
+                             yield, a sleep, a lock or channel wait, an I/O
+                             call, exit) it queues itself on a CPU (as a Go
                              goroutine returning from a system call whose P
                              was retaken) and its thread goes back to the
                              spare pool.  Until then sy_ps shows it RUNNING
@@ -121,10 +122,14 @@ typedef struct sy_config {
                              accounting are its own throughout; a kill takes
                              effect when the call returns.  1000 ..
                              10000000; default twice the quantum, at least
-                             1000 (20000 with SY_NO_PREEMPT).  A monitor
-                             thread checks the CPUs every half bound while
-                             any of them runs a task, and sleeps while they
-                             are all idle.  Off with SY_NO_HANDOFF or
+                             1000 (with SY_NO_PREEMPT: off unless set, so
+                             that cooperative stays cooperative).  A
+                             monitor thread checks the CPUs every half bound
+                             (50 ms at most) while any of them runs a task,
+                             and sleeps while they are all idle.  Under
+                             ThreadSanitizer a thread blocked in a system
+                             call is not handed off (TSan runs no signal
+                             handler there).  Off with SY_NO_HANDOFF or
                              SY_HANDOFF=0 in the environment. */
     int handoff_threads;  /* the most spare host threads the hand-off may
                              start (lazily, on the first hand-offs; they

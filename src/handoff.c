@@ -23,8 +23,9 @@
  *                bundle whose task is in a long call.
  *
  * The monitor, one host thread started with the runtime, looks at the
- * active CPUs every half bound (50 ms at most) while one of them runs a task (and sleeps on
- * a futex while they are all idle: set_idle in cpu.c wakes it).  A CPU that
+ * active CPUs every half bound (50 ms at most) while one of them runs a
+ * task, and sleeps on a futex while they are all idle (set_idle in cpu.c
+ * wakes it).  A CPU that
  * has not switched for the bound (sy_config.handoff_us), while work waits
  * for it (tasks queued or in its inbox, a preempted task, a request for
  * work, pending timers or fd waits), and whose thread is computing (its
@@ -35,10 +36,13 @@
  * outside the runtime's code, outside the code the tick may switch in and
  * outside code that is always short (the vDSO, the sanitizer runtimes),
  * the task is in a long call, and the handler hands the P over
- * (sy__handoff_probe, below): the run queue, the preempted
- * task, the pending events, the request for work go to a spare bundle, which
- * takes the slot; what sits in the inbox and the finished file jobs are
- * forwarded; the stuck bundle becomes detached and owns only its task.
+ * (sy__handoff_probe, below): the run queue, the preempted task, the
+ * pending events, the request for work go to a spare bundle, which takes
+ * the slot; what sits in the inbox and the finished file jobs are
+ * forwarded; the stuck bundle becomes detached and keeps only its task and
+ * the tasks preempted in their handler on its thread (they must resume on
+ * it: program code may hold that thread's &errno in a register), on its
+ * `leftover` queue.
  *   Doing the move on the stuck thread is what makes it safe: the run queue
  * is private to its thread and changes without a lock, and the handler runs
  * between two instructions of that thread, outside the runtime (the PC
@@ -49,11 +53,13 @@
  * inbox drain or a post (runq.c: sy__forward).  The debug builds refuse
  * the hand-off while the thread holds a runtime lock (lockdep knows).
  *
- * A detached bundle's task is back to normal at its first point where it
- * could switch: the tick finding it in the program's own code (preempt.c:
- * detached_tick; a kill takes effect there), or any runtime call that
- * yields, reschedules, sleeps or exits (sched.c: sy__rejoin, or the idle
- * task after a sleep or an exit).  It is queued on an active CPU as a woken
+ * A detached bundle's task is back to normal at its first runtime call
+ * that yields, reschedules, sleeps or exits (sched.c: sy__rejoin, or the
+ * idle task after a sleep or an exit).  The tick never moves it to another
+ * thread (the same &errno reason), so until that call it runs on its own
+ * thread beside the CPU's other tasks; the tick only takes turns with the
+ * leftover tasks, and a killed task found in program code exits there (a
+ * kill takes effect when the call returns: preempt.c, detached_tick).  It is queued on an active CPU as a woken
  * task is (an idle one if any, else the one in its old slot), and the
  * detached thread goes to its idle task, which takes it to the spare pool
  * (cpu.c: sy__idle_loop, sy__retire below).  With the spare pool empty and
@@ -74,6 +80,10 @@
  *     and the last one to leave wakes a parked CPU to check again;
  *   - after the first hand-off, more than one host thread may run runtime
  *     code even with one CPU: rt.smp turns the elided locks on, for good.
+ *
+ * Left out: ThreadSanitizer runs no signal handler in a thread blocked in a
+ * system call it intercepts until the call returns, so under TSan only long
+ * computations are handed off.
  *
  * Rejected: a hand-off decided by the monitor and done by another thread.
  * The run queue would then be touched by two threads without a lock, and
