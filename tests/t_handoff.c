@@ -327,6 +327,15 @@ static void test_pipe_read_2cpu(void)
     pipe_case(2);
 }
 
+static int reader_d(void *arg)
+{
+    (void)arg;
+    char ch;
+    CHECK_EQ(read(pipe_fd[0], &ch, 1), 1);
+    CHECK_EQ(ch, 'd');
+    return 0;
+}
+
 /* -------------------------------------- many long calls: the bound */
 
 #define NREADERS 6
@@ -451,6 +460,46 @@ static void test_kill_in_long_call(void)
     CHECK_EQ(sy_run(&c, init_kill, NULL), 0);
     c.ncpu = 2;
     CHECK_EQ(sy_run(&c, init_kill, NULL), 0);
+    close(pipe_fd[0]);
+    close(pipe_fd[1]);
+}
+
+/* ------------------------- not a deadlock: a task in a long call may wake */
+
+static void *late_writer(void *arg)
+{
+    (void)arg;
+    usleep(LONG_CALL_MS * 1000);
+    CHECK_EQ(write(pipe_fd[1], "d", 1), 1);
+    return NULL;
+}
+
+static int init_not_deadlock(void *arg)
+{
+    (void)arg;
+    int r = sy_spawn(reader_d, NULL, NULL);
+    /* a timer pending: work waits for the CPU, which is handed off */
+    uint64_t until = mono_ns() + LONG_CALL_MS * 20 * 1000000ull;
+    while (task_info(r).long_call_ns == 0) {
+        CHECK(mono_ns() < until);
+        sy_nanosleep(1000000);
+    }
+    /* now every task is asleep or in the long call, no timer: the reader
+     * may still wake us, so this is no deadlock */
+    int st;
+    CHECK_EQ(sy_wait(r, &st, 0), r);
+    CHECK_EQ(st, 0);
+    return 0;
+}
+
+static void test_not_deadlock(void)
+{
+    CHECK_EQ(pipe(pipe_fd), 0);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, late_writer, NULL), 0);
+    sy_config c = {.ncpu = 1};
+    CHECK_EQ(sy_run(&c, init_not_deadlock, NULL), 0); /* not -EDEADLK */
+    pthread_join(th, NULL);
     close(pipe_fd[0]);
     close(pipe_fd[1]);
 }
@@ -601,6 +650,7 @@ int main(void)
     RUN(test_pipe_read_2cpu);
     RUN(test_bound);
     RUN(test_kill_in_long_call);
+    RUN(test_not_deadlock);
 #endif
     RUN(test_stress_100us);
     return 0;
