@@ -118,7 +118,10 @@ typedef struct sy_config {
                              a lock, not sy_preempt_disable).  A task inside
                              sy_preempt_disable(), holding a spinlock or a
                              host lock, or spawned SY_ATTR_NOPREEMPT is
-                             never handed off.  Its errno, FP state, pid and
+                             never handed off; a task preempted on the
+                             stuck thread stays with it (it must resume on
+                             that thread) and waits for the call.  Its
+                             errno, FP state, pid and
                              accounting are its own throughout; a kill takes
                              effect when the call returns.  1000 ..
                              10000000; default twice the quantum, at least
