@@ -104,7 +104,8 @@ endif
 
 SONAME  := libswitchyard.so.0
 SRCS    := src/cpu.c src/sched.c src/runq.c src/task.c src/timer.c src/preempt.c src/stack.c \
-           src/ps.c src/hostlock.c src/hostsync.c src/spinlock.c src/sleep.c src/wait.c src/sync.c src/chan.c src/io.c src/fileio.c
+           src/ps.c src/hostlock.c src/hostsync.c src/spinlock.c src/sleep.c src/wait.c src/sync.c src/chan.c \
+           src/io.c src/fileio.c src/handoff.c
 ASRCS   := $(ARCHDIR)/switch.S
 OBJS    := $(SRCS:src/%.c=$(B)/obj/%.o) $(ASRCS:src/%.S=$(B)/obj/%.o)
 HDRS    := include/switchyard.h src/internal.h src/runq.h src/wait.h src/hostsync.h src/san.h src/arch/arch.h \
@@ -197,7 +198,7 @@ $(B)/tests/t_hostshared: tests/t_hostshared.c $(B)/libswitchyard.so
 	    -L$(B) -l:$(SONAME) -Wl,-rpath,$(abspath $(B)) $(LDLIBS) -lpthread
 
 BENCHASM := $(wildcard bench/arch/$(ARCH)/*.S)
-$(B)/bench/%: bench/%.c bench/bench.h $(BENCHASM) $(B)/libswitchyard.a
+$(B)/bench/%: bench/%.c bench/bench.h bench/latency.h $(BENCHASM) $(B)/libswitchyard.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) -Isrc $(WARN) -Wno-missing-prototypes $(CFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(BENCHASM) $(B)/libswitchyard.a $(LDLIBS) -lpthread
@@ -238,16 +239,21 @@ bench: $(BENCHBIN)
 	@$(B)/bench/b_sync 2cpu >$(B)/bench/b_sync.2.out; s=$$?; cat $(B)/bench/b_sync.2.out; \
 	    cat $(B)/bench/b_sync.2.out >>$(B)/bench/b_sync.out; exit $$s
 	@$(B)/bench/b_io all
+	@$(B)/bench/b_handoff all
 	@$(MAKE) -s bench-go
 
-# The Go versions of b_preempt's latency workload and of b_sync's, when Go
-# is installed; sync.go prints its ratios to b_sync's last run (make bench).
+# The Go versions of b_preempt's latency workload, of b_handoff's (a cgo
+# call of zlib: zlib1g-dev) and of b_sync's, when Go is installed; sync.go
+# prints its ratios to b_sync's last run (make bench).  b_handoff and
+# handoff.go run on both cores: the hand-off's spare thread runs beside the
+# stuck one.
 # (Debian's golang-1.19-go puts go in /usr/lib/go-1.19/bin, off PATH.)
 GO ?= $(or $(shell command -v go),$(lastword $(wildcard /usr/lib/go-*/bin/go)))
 bench-go:
 	@if [ -n "$(GO)" ]; then \
 	    cd bench/go && GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off \
-	        taskset -c $(BENCH_CPU) $(GO) run latency.go && \
+	        taskset -c $(BENCH_CPU) $(GO) run latency.go shortlat.go && \
+	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off $(GO) run handoff.go shortlat.go && \
 	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off taskset -c $(BENCH_CPU) $(GO) run sync.go 1cpu \
 	        $(if $(wildcard $(B)/bench/b_sync.out),--vs $(CURDIR)/$(B)/bench/b_sync.out) && \
 	    GOCACHE=$(CURDIR)/$(B)/gocache GO111MODULE=off $(GO) run sync.go 2cpu \

@@ -18,6 +18,7 @@
  *   --tsv as in b_core.
  */
 #include "bench.h"
+#include "latency.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -126,86 +127,23 @@ static void bench_overhead(void)
 
 /* ------------------------------------------------------------- latency */
 
-#define SHORT_PERIOD_NS 2000000ull /* a short request every 2 ms */
-#define LONG_NS 100000000ull       /* long requests: 100 ms of work */
-#define MAX_SHORT 4096
+#define LONG_NS 100000000ull /* long requests: 100 ms of work */
 
-static uint64_t spin_iters_per_us;
-static uint64_t lat[MAX_SHORT];
-static int nlat, nshort;
-static volatile int lat_stop;
-
-static int short_req(void *arg)
+static void long_burn(void)
 {
-    uint64_t due = (uint64_t)(uintptr_t)arg;
-    bench_burn((long)(10 * spin_iters_per_us)); /* about 10 us */
-    if (nlat < MAX_SHORT)
-        lat[nlat++] = now_ns() - due;
-    return 0;
-}
-
-static int long_reqs(void *arg)
-{
-    (void)arg;
-    while (!lat_stop) {
-        bench_burn((long)(LONG_NS / 1000 * spin_iters_per_us)); /* 100 ms, no runtime call */
-        sy_yield(); /* between requests, as a cooperative server would */
-    }
-    return 0;
-}
-
-/* Spawns the short requests on a fixed schedule, and reaps them. */
-static int generator(void *arg)
-{
-    (void)arg;
-    uint64_t t0 = now_ns() + 10000000;
-    for (int k = 0; k < nshort; k++) {
-        uint64_t due = t0 + (uint64_t)k * SHORT_PERIOD_NS, now = now_ns();
-        if (due > now)
-            sy_nanosleep(due - now);
-        sy_spawn(short_req, (void *)(uintptr_t)due, NULL);
-        while (sy_wait(-1, NULL, SY_WNOHANG) > 0)
-            ;
-    }
-    while (sy_wait(-1, NULL, 0) > 0)
-        ;
-    lat_stop = 1;
-    return 0;
-}
-
-static int init_latency(void *arg)
-{
-    (void)arg;
-    sy_spawn(long_reqs, NULL, NULL);
-    sy_spawn(generator, NULL, NULL);
-    while (sy_wait(-1, NULL, 0) > 0)
-        ;
-    return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
+    bench_burn((long)(LONG_NS / 1000 * spin_iters_per_us)); /* 100 ms, no runtime call */
 }
 
 static void bench_latency(void)
 {
-    /* calibrate the spin loop */
-    uint64_t t0 = now_ns();
-    bench_burn(100000000);
-    spin_iters_per_us = 100000000ull * 1000 / (now_ns() - t0);
+    latency_calibrate();
+    lat_long = long_burn;
     static const unsigned q[] = {0, 10000, 1000, 100};
     static const char *name[] = {"off", "10ms", "1ms", "100us"};
-    nshort = 1000; /* 2 s of traffic */
     for (int k = 0; k < 4; k++) {
-        nlat = 0;
-        lat_stop = 0;
         sy_config c = {.ncpu = 1, .quantum_us = q[k], .flags = q[k] ? 0 : SY_NO_PREEMPT};
-        if (sy_run(&c, init_latency, NULL) != 0)
-            exit(1);
-        qsort(lat, (size_t)nlat, sizeof lat[0], cmp_u64);
-        double p50 = (double)lat[nlat / 2] / 1e3, p99 = (double)lat[nlat * 99 / 100] / 1e3;
+        double p50, p99;
+        latency_run(&c, 1000, &p50, &p99); /* 2 s of traffic */
         char go[64], tsv[64];
         snprintf(go, sizeof go, "ShortLatency/%s/p50", name[k]);
         snprintf(tsv, sizeof tsv, "switchyard_latency_%s", name[k]);

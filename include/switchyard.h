@@ -55,6 +55,10 @@ extern "C" {
                                 run on (its affinity mask) */
 #define SY_NO_PREEMPT 0x4u   /* never preempt: tasks switch only when they
                                 call into the runtime (cooperative) */
+#define SY_NO_HANDOFF 0x8u   /* never hand a CPU off from a task stuck in a
+                                long call (see sy_config.handoff_us); the
+                                environment variable SY_HANDOFF=0 does the
+                                same for a program that does not set it */
 
 #define SY_QUANTUM_DEFAULT_US 10000 /* 10 ms, as Go's */
 
@@ -76,7 +80,8 @@ typedef struct sy_config {
     size_t stack_size;    /* default task stack size in bytes, SY_STACK_MIN
                              .. SY_STACK_MAX; default SY_STACK_DEFAULT;
                              rounded up to pages */
-    unsigned flags;       /* SY_ACCT_PRECISE, SY_PIN_CPUS, SY_NO_PREEMPT;
+    unsigned flags;       /* SY_ACCT_PRECISE, SY_PIN_CPUS, SY_NO_PREEMPT,
+                             SY_NO_HANDOFF;
                              any other bit: -EINVAL */
     unsigned tick_us;     /* accounting tick in microseconds of a CPU's own
                              running time, 100 .. 1000000; default 4000
@@ -91,6 +96,51 @@ typedef struct sy_config {
                              may interrupt blocking system calls that
                              SA_RESTART does not restart (poll, epoll_wait,
                              nanosleep, ...: EINTR) */
+    unsigned handoff_us;  /* the hand-off bound: a task that stays this long
+                             in code the tick may not switch (a shared
+                             library, the C library, a blocking system call
+                             the runtime does not know: compress2, qsort, a
+                             read on a pipe, waitpid, flock) while other work
+                             waits for its CPU no longer holds that CPU: the
+                             CPU's run queue, inbox and timer and poller
+                             duties go on on a spare host thread, while the
+                             stuck thread finishes the call.  When the call
+                             returns, the task is an ordinary task again: at
+                             its first runtime call that may switch (a
+                             yield, a sleep, a lock or channel wait, an I/O
+                             call, exit) it queues itself on a CPU (as a Go
+                             goroutine returning from a system call whose P
+                             was retaken) and its thread goes back to the
+                             spare pool.  Until then sy_ps shows it RUNNING
+                             with long_call_ns, and it runs on that thread
+                             beside the CPU's other tasks (on one CPU, two
+                             tasks at once for that while: exclusion needs
+                             a lock, not sy_preempt_disable).  A task inside
+                             sy_preempt_disable(), holding a spinlock or a
+                             host lock, or spawned SY_ATTR_NOPREEMPT is
+                             never handed off; a task preempted on the
+                             stuck thread stays with it (it must resume on
+                             that thread) and waits for the call.  Its
+                             errno, FP state, pid and
+                             accounting are its own throughout; a kill takes
+                             effect when the call returns.  1000 ..
+                             10000000; default twice the quantum, at least
+                             1000 (with SY_NO_PREEMPT: off unless set, so
+                             that cooperative stays cooperative).  A
+                             monitor thread checks the CPUs every half bound
+                             (50 ms at most) while any of them runs a task,
+                             and sleeps while they are all idle.  Under
+                             ThreadSanitizer a thread blocked in a system
+                             call is not handed off (TSan runs no signal
+                             handler there).  Off with SY_NO_HANDOFF or
+                             SY_HANDOFF=0 in the environment. */
+    int handoff_threads;  /* the most spare host threads the hand-off may
+                             start (lazily, on the first hand-offs; they
+                             stay until sy_run returns), 0 .. 1024, default
+                             4 (0: the default).  With all of them busy in
+                             long calls, a further stuck CPU waits for one
+                             of those calls to return (or for its own), as
+                             without the hand-off: nothing fails. */
 } sy_config;
 
 /* Task entry point.  Returning from it is sy_exit(return value). */
@@ -697,6 +747,10 @@ typedef struct sy_task_info {
                                "sem", "rwlock", "waitgroup", "once",
                                "chan", "select", "io"; else "" */
     int mutexes;            /* sy_mutexes it holds now */
+    uint64_t long_call_ns;  /* RUNNING on a host thread its CPU was handed
+                               off from (a long library or system call,
+                               sy_config.handoff_us): for how long; else 0.
+                               sy_ps_print shows such a task as LONGCALL. */
 } sy_task_info;
 
 /* Fill `buf` with up to `max` tasks in pid order of their slots; returns the

@@ -334,14 +334,14 @@ static int chan_cmp(const void *a, const void *b)
 static void lock_all(sy_spinlock **locks, int n)
 {
     obj_lock(locks[0], LOCK_OBJ);
-    if (rt.ncpu > 1)
+    if (rt.smp)
         for (int i = 1; i < n; i++)
             spin_lock(locks[i]);
 }
 
 static void unlock_all(sy_spinlock **locks, int n)
 {
-    if (rt.ncpu > 1)
+    if (rt.smp)
         for (int i = n - 1; i >= 1; i--)
             spin_unlock(locks[i]);
     obj_unlock(locks[0]);

@@ -72,7 +72,9 @@ static void set_idle(struct cpu *c, bool idle)
 {
     if (c->is_idle == idle)
         return;
-    c->is_idle = idle;
+    WRITE_ONCE(c->is_idle, idle);
+    if (!idle && rt.handoff_ns)
+        sy__monitor_wake(); /* it sleeps while every CPU is idle (handoff.c) */
     if (idle) {
         __atomic_store_n(&c->idling, 1, __ATOMIC_RELEASE);
         __atomic_fetch_add(&rt.nidle, 1, __ATOMIC_RELAXED);
@@ -89,7 +91,7 @@ static void set_idle(struct cpu *c, bool idle)
 static bool inboxes_empty(void)
 {
     for (int i = 0; i < rt.ncpu; i++)
-        if (__atomic_load_n(&rt.cpus[i].inbox, __ATOMIC_SEQ_CST))
+        if (__atomic_load_n(&cpu_slot(i)->inbox, __ATOMIC_SEQ_CST))
             return false;
     return true;
 }
@@ -150,6 +152,7 @@ static bool park(struct cpu *c, uint64_t retry_ns)
             __atomic_load_n(&rt.nlive, __ATOMIC_SEQ_CST) > 0 && inboxes_empty() &&
             __atomic_load_n(&rt.timer_next, __ATOMIC_SEQ_CST) == UINT64_MAX &&
             !sy__io_waiting() && !sy__host_waiting() &&
+            !__atomic_load_n(&rt.nlong, __ATOMIC_SEQ_CST) &&
             __atomic_load_n(&rt.park_epoch, __ATOMIC_SEQ_CST) == epoch) {
             __atomic_sub_fetch(&rt.nparked, 1, __ATOMIC_SEQ_CST);
             if (polling)
@@ -202,7 +205,7 @@ static void deadlock(void)
     dprintf(2, "  (found by cpu %d; %d CPUs parked, %d idle)\n", this_cpu()->id,
             READ_ONCE(rt.nparked), READ_ONCE(rt.nidle));
     for (int i = 0; i < rt.ncpu; i++) {
-        struct cpu *c = &rt.cpus[i];
+        struct cpu *c = cpu_slot(i);
         dprintf(2, "  cpu %d: %s%s queue %lu, inbox %s, events %#x\n", i,
                 READ_ONCE(c->idling) ? "idle" : "busy", READ_ONCE(c->parked) ? " parked," : ",",
                 READ_ONCE(c->rq.len), READ_ONCE(c->inbox) ? "non-empty" : "empty",
@@ -217,11 +220,28 @@ static void deadlock(void)
 /*
  * The idle task: runs on the host thread's own stack whenever this CPU has
  * nothing to run, and returns once no task is left.  It never migrates: `c`
- * stays valid across its switches.
+ * stays valid across its switches.  A detached bundle (its P went to a
+ * spare while its task was in a long call: handoff.c) comes here when
+ * that task has left it, runs the preempted tasks the hand-off left it, and
+ * waits in the spare pool until a hand-off makes it an active CPU again, or
+ * until no task is left.
  */
 void sy__idle_loop(struct cpu *c)
 {
     for (;;) {
+        if (unlikely(__atomic_load_n(&c->detached, __ATOMIC_ACQUIRE))) {
+            /* the preempted tasks a hand-off left here (they resume on
+             * this host thread: handoff.c), then the pool */
+            rejoin_preempted(c);
+            struct task *next = runq_pop(&c->leftover);
+            if (!next)
+                next = runq_pop(&c->rq);
+            if (next)
+                sy__switch_from_idle(c, next);
+            else if (!sy__retire(c))
+                break;
+            continue;
+        }
         if (cpu_has_events(c))
             sy__cpu_events(c, EV_ALL);
         struct task *next = runq_pop(&c->rq);
@@ -288,7 +308,11 @@ static int config_load(const sy_config *cfg)
         return -EINVAL;
     if (c.stack_size && (c.stack_size < SY_STACK_MIN || c.stack_size > SY_STACK_MAX))
         return -EINVAL;
-    if (c.flags & ~(SY_ACCT_PRECISE | SY_PIN_CPUS | SY_NO_PREEMPT))
+    if (c.flags & ~(SY_ACCT_PRECISE | SY_PIN_CPUS | SY_NO_PREEMPT | SY_NO_HANDOFF))
+        return -EINVAL;
+    if (c.handoff_us && (c.handoff_us < 1000 || c.handoff_us > 10000000))
+        return -EINVAL;
+    if (c.handoff_threads < 0 || c.handoff_threads > SY_MAX_CPUS)
         return -EINVAL;
     if (c.tick_us && (c.tick_us < 100 || c.tick_us > 1000000))
         return -EINVAL; /* a 1 us tick was a signal storm that overflowed stacks */
@@ -302,6 +326,15 @@ static int config_load(const sy_config *cfg)
     uint64_t quantum = (c.flags & SY_NO_PREEMPT) ? 0
                        : (uint64_t)(c.quantum_us ? c.quantum_us : SY_QUANTUM_DEFAULT_US) * 1000;
     sy__tick_config((uint64_t)(c.tick_us ? c.tick_us : 4000) * 1000, quantum);
+    /* the hand-off (handoff.c): twice the quantum, 1 ms at least */
+    const char *env = getenv("SY_HANDOFF");
+    bool off = (c.flags & SY_NO_HANDOFF) || (env && !strcmp(env, "0"));
+    /* (cooperative scheduling, SY_NO_PREEMPT, hands off only when asked) */
+    uint64_t bound = c.handoff_us ? (uint64_t)c.handoff_us * 1000 : 2 * quantum;
+    off = off || !bound;
+    rt.handoff_ns = off ? 0 : bound < 1000000 ? 1000000 : bound;
+    rt.nbundles = rt.ncpu + (off ? 0 : c.handoff_threads ? c.handoff_threads : 4);
+    rt.spare0 = rt.ncpu;
     return 0;
 }
 
@@ -323,9 +356,12 @@ static void pin_thread(struct cpu *c)
 
 /* Make the calling thread CPU c: per-CPU state, alternate signal stack,
  * accounting tick. */
-static int cpu_enter(struct cpu *c)
+int sy__cpu_enter(struct cpu *c)
 {
     c->errno_ptr = &errno;
+    if (c->id == 0)
+        c->thread = pthread_self(); /* (pthread_create wrote the others') */
+    c->tid = (int)syscall(SYS_gettid);
     sy__cpu_tls = c;
     san_cpu_enter(c);
     pin_thread(c);
@@ -337,7 +373,7 @@ static int cpu_enter(struct cpu *c)
     return err;
 }
 
-static void cpu_leave(struct cpu *c)
+void sy__cpu_leave(struct cpu *c)
 {
     sy__tick_stop(c);
     sy__overflow_handler_remove(c);
@@ -347,6 +383,8 @@ static void cpu_leave(struct cpu *c)
 static void cpu_init(struct cpu *c, int id)
 {
     c->id = id;
+    c->slot = id < rt.ncpu ? id : -1;
+    c->detached = id >= rt.ncpu; /* a spare until a hand-off */
     c->idle.state = SY_RUNNING;
     c->idle.pid = 0;
     c->idle.pin = id;
@@ -382,7 +420,7 @@ static int entered[SY_MAX_CPUS];
 static void *cpu_thread(void *arg)
 {
     struct cpu *c = arg;
-    int ok = cpu_enter(c) == 0;
+    int ok = sy__cpu_enter(c) == 0;
     if (ok)
         sy__tick_park(c, true); /* no wall-clock ticks at the gate */
     __atomic_store_n(&entered[c->id], ok ? 1 : -1, __ATOMIC_RELEASE);
@@ -394,7 +432,7 @@ static void *cpu_thread(void *arg)
     if (ok && c->id < rt.ncpu)
         sy__idle_loop(c);
     if (ok)
-        cpu_leave(c);
+        sy__cpu_leave(c);
     return NULL;
 }
 
@@ -413,21 +451,24 @@ int sy_run(const sy_config *cfg, sy_fn init, void *arg)
     int err = config_load(cfg);
     if (err)
         goto out;
-    rt.cpus = aligned_alloc(64, sizeof *rt.cpus * (size_t)rt.ncpu);
-    if (!rt.cpus) {
+    rt.bundles = aligned_alloc(64, sizeof *rt.bundles * (size_t)rt.nbundles);
+    rt.cpus = calloc((size_t)rt.ncpu, sizeof *rt.cpus);
+    if (!rt.bundles || !rt.cpus) {
         err = -ENOMEM;
-        goto out;
+        goto out_cpus;
     }
-    memset(rt.cpus, 0, sizeof *rt.cpus * (size_t)rt.ncpu);
+    memset(rt.bundles, 0, sizeof *rt.bundles * (size_t)rt.nbundles);
     if ((err = sy__tasks_init()) != 0)
         goto out_cpus;
     sy__stacks_init();
     rt.coarse_ns = sy__now_ns();
+    for (int i = 0; i < rt.nbundles; i++)
+        cpu_init(&rt.bundles[i], i);
     for (int i = 0; i < rt.ncpu; i++)
-        cpu_init(&rt.cpus[i], i);
+        rt.cpus[i] = &rt.bundles[i];
 
-    struct cpu *c0 = &rt.cpus[0];
-    if ((err = cpu_enter(c0)) != 0)
+    struct cpu *c0 = &rt.bundles[0];
+    if ((err = sy__cpu_enter(c0)) != 0)
         goto out_tables;
 
     /* init first, so that it is pid 1 and CPU 0 runs it */
@@ -446,7 +487,7 @@ int sy_run(const sy_config *cfg, sy_fn init, void *arg)
     int started = 1;
     for (; started < rt.ncpu; started++) {
         __atomic_store_n(&entered[started], 0, __ATOMIC_RELAXED);
-        if (pthread_create(&rt.cpus[started].thread, NULL, cpu_thread, &rt.cpus[started]) != 0)
+        if (pthread_create(&rt.bundles[started].thread, NULL, cpu_thread, &rt.bundles[started]) != 0)
             break; /* run with the CPUs we got */
     }
     int ready = 1, e;
@@ -459,14 +500,19 @@ int sy_run(const sy_config *cfg, sy_fn init, void *arg)
     /* nothing was placed on the missing CPUs (they wait at the gate, and
      * leave through it) */
     rt.ncpu = ready;
+    rt.smp = rt.ncpu > 1;
+    if (rt.handoff_ns && sy__handoff_init() != 0)
+        rt.handoff_ns = 0; /* no monitor thread: run without the hand-off */
 
     sy__idle_loop(c0);
+    sy__monitor_stop(); /* before the threads whose clocks it reads go */
     for (int i = 1; i < started; i++)
-        pthread_join(rt.cpus[i].thread, NULL);
+        pthread_join(rt.bundles[i].thread, NULL);
+    sy__handoff_fini(); /* the spares the monitor started */
     err = rt.deadlocked ? -EDEADLK : rt.init_status;
 
 out_cpu0:
-    cpu_leave(c0);
+    sy__cpu_leave(c0);
 out_tables:
     sy__timers_fini();
     sy__file_fini();
@@ -476,6 +522,8 @@ out_tables:
 out_cpus:
     free(rt.cpus);
     rt.cpus = NULL;
+    free(rt.bundles);
+    rt.bundles = NULL;
 out:
     errno = caller_errno;
     __atomic_store_n(&running, 0, __ATOMIC_RELEASE);
@@ -500,7 +548,7 @@ int *sy_errno_location(void)
 int sy_cpu(void)
 {
     struct cpu *c = this_cpu();
-    return c ? c->id : -EPERM;
+    return c ? c->slot : -EPERM;
 }
 
 int sy_ncpu(void)

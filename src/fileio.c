@@ -94,6 +94,18 @@ static void job_finished(struct job *j)
     sy__post(c, EV_FILE);
 }
 
+/* The finished jobs of `from`, a detached CPU (handoff.c), to `to`. */
+void sy__file_forward(struct cpu *from, struct cpu *to)
+{
+    struct job *j = __atomic_exchange_n((struct job **)&from->file_done, NULL, __ATOMIC_ACQ_REL);
+    while (j) {
+        struct job *next = j->next;
+        j->cpu = to;
+        job_finished(j);
+        j = next;
+    }
+}
+
 static void *worker(void *arg)
 {
     (void)arg;

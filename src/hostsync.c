@@ -169,8 +169,8 @@ static void host_waits_add(struct cpu *c, long d)
 bool sy__host_waiting(void)
 {
     long n = 0;
-    for (int i = 0; i < rt.ncpu; i++)
-        n += __atomic_load_n(&rt.cpus[i].host_waits, __ATOMIC_RELAXED);
+    for (int i = 0; i < rt.nbundles; i++) /* a task may wake on a spare */
+        n += __atomic_load_n(&rt.bundles[i].host_waits, __ATOMIC_RELAXED);
     return n > 0 && sy__plain_threads() > 0;
 }
 
@@ -1257,7 +1257,7 @@ static int file_take(FILE *f, struct task *t, struct cpu *c)
         s->owner = t;
         s->depth = 1;
         s->pin = t->pin;
-        t->pin = c->id; /* glibc's lock is this host thread's */
+        t->pin = c->slot; /* glibc's lock is this host thread's */
         files.used++;
         return 1;
     }

@@ -204,6 +204,8 @@ struct task {
     uint64_t nmigrations;   /* times it resumed on another CPU than before */
     uint64_t cpu_ns;        /* precise mode; tick mode uses ticks */
     uint64_t ticks;         /* accounting ticks charged to it */
+    uint64_t long_since;    /* when its CPU was handed off from it (a long
+                               call: handoff.c), 0 when not; atomic */
     uint32_t gen;           /* slot generation, part of the pid */
     uint32_t slot;
     char name[SY_NAME_MAX];
@@ -253,6 +255,10 @@ struct runq {
 /* What the task switched to must do for the one that left (finish). */
 #define FINISH_UNLOCK 0x1u /* release cpu->finish_lock */
 #define FINISH_DEAD 0x2u   /* `last` exited: release its stack */
+#define FINISH_REJOIN 0x4u /* `last` leaves a detached CPU: queue it on an
+                              active one (handoff.c: sy__rejoin) */
+#define FINISH_LONG 0x8u   /* `last` was in a long call (handoff.c): it is
+                              no longer */
 
 /*
  * struct cpu - a host thread that runs tasks: xv6's cpus[x], Linux's per-CPU
@@ -260,6 +266,16 @@ struct runq {
  * itself (and its signal handlers); the second, on a cache line of its own,
  * by other CPUs too, with atomics.  A task may resume on another CPU after
  * any switch: never keep a struct cpu pointer across one.
+ *
+ * A struct cpu is a bundle of Go's P (the right to run tasks: the run
+ * queue, the inbox, the slot among the active CPUs that balancing, kicks,
+ * pins and wakeups aim at) and M (the host thread, its idle context, its
+ * tick).  A hand-off (handoff.c) moves the P part of a bundle whose task is
+ * stuck in a long call into a spare bundle, which takes its slot
+ * (rt.cpus[slot]); the stuck bundle is then `detached`: it runs that one
+ * task until the task can switch, and its thread then waits in the spare
+ * pool.  A detached bundle's run queue stays empty and its inbox is
+ * forwarded (runq.c: sy__forward).
  */
 struct cpu {
     /* --- owner only --- */
@@ -272,10 +288,13 @@ struct cpu {
     uint64_t nswitch;
     long host_waits;          /* tasks that went to sleep here on host objects,
                                  less those that woke here (hostsync.c: the
-                                 sum over CPUs is what waits; atomic stores
+                                 sum over bundles is what waits; atomic stores
                                  by the owner, read by a deadlock check) */
-    int id;
-    bool is_idle;             /* mirrors `idling`, for the owner */
+    int id;                   /* the bundle's index in rt.bundles */
+    int slot;                 /* its index among the active CPUs (sy_cpu,
+                                 pins), or, detached, the one it last had */
+    bool is_idle;             /* mirrors `idling`, for the owner (atomic
+                                 store: the monitor reads it, handoff.c) */
     int need_resched;         /* the tick wanted to preempt: at the next safe point */
     bool tick_masked;         /* the tick signal is blocked on this host thread
                                  (preempt.c: a switch inside the handler) */
@@ -304,6 +323,14 @@ struct cpu {
     unsigned nstack_cache;    /* pooled stacks private to this CPU */
     char *stack_cache[STACK_CACHE];
     struct task idle;         /* the host thread's own context, pid 0 */
+    struct task *rejoin_task; /* FINISH_REJOIN's task */
+    struct runq leftover;     /* detached: the tasks preempted on this thread
+                                 that the hand-off left here (handoff.c);
+                                 off the run queue, so that the task in the
+                                 long call finds it empty and rejoins */
+    struct task *long_task;   /* FINISH_LONG's task */
+    int tid;                  /* the host thread's id (the monitor's probe) */
+    bool counted_long;        /* detached with a task: counted in rt.nlong */
 
     /* --- shared with other CPUs (atomics only) --- */
     _Alignas(64) unsigned events; /* EV_* posted to it (runq.h) */
@@ -314,6 +341,11 @@ struct cpu {
     void *file_done;          /* file jobs finished by workers (fileio.c) */
     struct task *inbox;       /* RUNNABLE tasks handed over by other CPUs */
     struct cpu *steal_req;    /* an idle CPU that asked it for work */
+    int detached;             /* 1: its P went to another bundle, or it is a
+                                 spare (handoff.c) */
+    uint64_t handoff_req;     /* 1 + nswitch when the monitor sent its probe
+                                 signal, 0: none */
+    int spare_go;             /* futex word of a spare: SPARE_* (handoff.c) */
 };
 
 /* The CPU of the calling host thread, or NULL outside the runtime. */
@@ -345,7 +377,18 @@ struct runtime {
     uint64_t tick_ns;        /* the tick's period */
     uint64_t quantum_ns;     /* preemption quantum, 0: no preemption */
     bool tick_monotonic;     /* tick on CLOCK_MONOTONIC (short periods) */
-    struct cpu *cpus;
+    bool smp;                /* more than one host thread may run runtime
+                                code: ncpu > 1, or a hand-off happened
+                                (then it stays set); else the runtime's
+                                locks are elided */
+    uint64_t handoff_ns;     /* the hand-off bound, 0: no hand-off */
+    struct cpu **cpus;       /* the active CPUs: slot i's bundle (atomic:
+                                a hand-off replaces one; cpu_slot) */
+    struct cpu *bundles;     /* every bundle: ncpu, then the spares */
+    int nbundles;            /* ncpu + handoff_threads */
+    int spare0;              /* index of the first spare bundle */
+    int nlong;               /* detached bundles running a task (atomic):
+                                tasks in long calls, which may wake others */
 
     /* the task table and tree: protected by tree_lock, on cache lines of
      * their own (spawn, exit and reap take it on every CPU: the read-mostly
@@ -387,8 +430,11 @@ extern struct runtime sy__rt HIDDEN;
 /* The runtime's own locks (tree_lock, wait-queue buckets, the stack pool).
  * With one CPU, only one host thread ever runs runtime code (other threads
  * get -EPERM, and the tick handler takes no lock), so they are elided, as
- * Linux's spinlocks compile away in a uniprocessor kernel.  A lock the user
- * passes to sy_sleep is always taken for real. */
+ * Linux's spinlocks compile away in a uniprocessor kernel - until a first
+ * hand-off (handoff.c) puts a second host thread to work: rt.smp is set
+ * then, in the handler of a thread interrupted outside the runtime, before
+ * the spare starts, and stays set.  A lock the user passes to sy_sleep is
+ * always taken for real. */
 /* Lock classes, in the order they are taken (spinlock.c). */
 enum lock_class {
     LOCK_TREE = 1,
@@ -422,15 +468,21 @@ static inline void rt_lock(sy_spinlock *lk)
 {
     sy__lockdep_acquire(lk); /* before the spin: an inversion that would
                                 deadlock is reported, not hung on */
-    if (rt.ncpu > 1)
+    if (rt.smp)
         spin_lock(lk);
 }
 
 static inline void rt_unlock(sy_spinlock *lk)
 {
     sy__lockdep_release(lk);
-    if (rt.ncpu > 1)
+    if (rt.smp)
         spin_unlock(lk);
+}
+
+/* The bundle that is active CPU i now (a hand-off may replace it). */
+static inline struct cpu *cpu_slot(int i)
+{
+    return __atomic_load_n(&rt.cpus[i], __ATOMIC_ACQUIRE);
 }
 
 /* The clock that stamps RUNNABLE periods: exact with SY_ACCT_PRECISE, else
@@ -558,6 +610,25 @@ HIDDEN void sy__file_fini(void);
 
 /* hostlock.c */
 HIDDEN void sy__hostlock_init(void);
+
+/* cpu.c: a host thread becomes bundle c, or stops being one */
+HIDDEN int sy__cpu_enter(struct cpu *c);
+HIDDEN void sy__cpu_leave(struct cpu *c);
+
+/* handoff.c */
+HIDDEN int sy__handoff_init(void);
+HIDDEN void sy__handoff_fini(void);
+HIDDEN void sy__monitor_stop(void);
+HIDDEN bool sy__handoff_probe(struct cpu *c, struct task *t, void *uc);
+HIDDEN bool sy__retire(struct cpu *c);
+HIDDEN void sy__monitor_wake(void);
+HIDDEN void sy__spares_stop(void);
+HIDDEN struct cpu *sy__active_cpu(struct cpu *d, struct task *t);
+HIDDEN bool sy__pc_long_call(uintptr_t pc); /* preempt.c */
+HIDDEN void sy__file_forward(struct cpu *from, struct cpu *to); /* fileio.c */
+/* sched.c */
+HIDDEN void sy__rejoin(struct cpu *c);
+HIDDEN void sy__preempt_leftover(struct cpu *c);
 
 
 #endif /* SY_INTERNAL_H */

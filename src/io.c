@@ -317,8 +317,8 @@ static void kick_a_parked_cpu(struct cpu *c)
 {
     if (rt.ncpu > 1 && !__atomic_load_n(&poller, __ATOMIC_SEQ_CST))
         for (int i = 0; i < rt.ncpu; i++)
-            if (&rt.cpus[i] != c && __atomic_load_n(&rt.cpus[i].parked, __ATOMIC_SEQ_CST)) {
-                sy__kick(&rt.cpus[i]);
+            if (cpu_slot(i) != c && __atomic_load_n(&cpu_slot(i)->parked, __ATOMIC_SEQ_CST)) {
+                sy__kick(cpu_slot(i));
                 break;
             }
 }
@@ -709,7 +709,7 @@ static void lock_fds(sy_spinlock **locks, int n)
     if (n == 0)
         return;
     obj_lock(locks[0], LOCK_OBJ);
-    if (rt.ncpu > 1)
+    if (rt.smp)
         for (int i = 1; i < n; i++)
             spin_lock(locks[i]);
 }
@@ -718,7 +718,7 @@ static void unlock_fds(sy_spinlock **locks, int n)
 {
     if (n == 0)
         return;
-    if (rt.ncpu > 1)
+    if (rt.smp)
         for (int i = n - 1; i >= 1; i--)
             spin_unlock(locks[i]);
     obj_unlock(locks[0]);

@@ -191,10 +191,41 @@ static int find_libc_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+/* Code that is never a long call for the hand-off, however often a probe
+ * finds a task there: the vDSO (clock_gettime: a compute loop that reads
+ * the clock) and the sanitizer runtimes (their interceptors are short, and
+ * TSan runs a signal handler inside them with the context of where the
+ * signal came in).  Set when the code map is built, read by the handler. */
+#define MAX_SHORT_CODE 8
+static struct range short_code[MAX_SHORT_CODE];
+static int nshort_code;
+
+static void note_short_code(const struct dl_phdr_info *info)
+{
+    static const char *const names[] = {"linux-vdso", "linux-gate", "libtsan", "libasan",
+                                        "libubsan", "liblsan"};
+    bool match = false;
+    for (unsigned k = 0; info->dlpi_name && k < sizeof names / sizeof names[0]; k++)
+        match = match || strstr(info->dlpi_name, names[k]);
+    for (int i = 0; match && i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        int n = __atomic_load_n(&nshort_code, __ATOMIC_RELAXED);
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && n < MAX_SHORT_CODE) {
+            uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+            for (int j = 0; j < n; j++)
+                if (short_code[j].lo == lo)
+                    return; /* seen at an earlier build */
+            short_code[n] = (struct range){lo, lo + ph->p_memsz};
+            __atomic_store_n(&nshort_code, n + 1, __ATOMIC_RELEASE);
+        }
+    }
+}
+
 static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     struct build *b = arg;
+    note_short_code(info);
     bool main_program = !info->dlpi_name || !info->dlpi_name[0];
     /* a program linked statically has the C library in its own text, where
      * nothing tells them apart: then only a declaration makes it safe */
@@ -300,6 +331,19 @@ int sy_preempt_library(const char *name, int safe)
     return 0;
 }
 
+/* Might a task interrupted at pc be in a long call (handoff.c)?  Outside
+ * the runtime's own code, and outside the code the tick may switch in. */
+bool sy__pc_long_call(uintptr_t pc)
+{
+    uintptr_t slo = (uintptr_t)__start_sy_text, shi = (uintptr_t)__stop_sy_text;
+    if (slo && pc >= slo && pc < shi)
+        return false;
+    for (int i = 0, n = __atomic_load_n(&nshort_code, __ATOMIC_ACQUIRE); i < n; i++)
+        if (pc >= short_code[i].lo && pc < short_code[i].hi)
+            return false;
+    return !pc_preemptible(pc);
+}
+
 /* --------------------------------------------------------------- the tick */
 
 /* May the handler switch `t` away now? */
@@ -364,6 +408,49 @@ static void tick_end(struct cpu *c, bool behind)
     c->tick_end_ns = sy__now_ns();
 }
 
+/*
+ * The tick of a detached CPU (handoff.c), whose task was in a long call.
+ * It never switches from here: a task switched in its handler resumes in
+ * it, and this one would resume on another host thread, where the program
+ * code it was interrupted in may hold the address of the old thread's
+ * errno or other thread-local variable in a register.  It asks for a
+ * reschedule instead, and the task rejoins an active CPU at its next
+ * runtime call that may switch (sched.c: sy__rejoin), where a change of
+ * thread is allowed (SY_ERRNO_FRESH).  A killed task found in the
+ * program's own code exits here: kill takes effect when the call returns.
+ * Tasks preempted on this thread that the hand-off left here (they must
+ * resume on it) take turns with it on this thread.
+ */
+static void detached_tick(struct cpu *c, struct task *t, void *uc, bool behind, int saved)
+{
+    if (t != &c->idle)
+        c->need_resched = 1; /* its next runtime call rejoins (sched.c) */
+    if (t == &c->idle || !preemptible(c, t, uc)) {
+        tick_end(c, behind);
+        errno = saved;
+        return;
+    }
+    bool kill = __atomic_load_n(&t->killed, __ATOMIC_RELAXED) && !(t->mutexes | t->rwlocks);
+    if (!kill && !c->leftover.len) {
+        tick_end(c, behind);
+        errno = saved;
+        return;
+    }
+    errno = saved;
+    c->tick_masked = true; /* as in tick_handler: one tick frame per stack */
+    tick_end(c, behind);
+    if (kill)
+        sy__task_exit(c, SY_EXIT_KILLED);
+    /* tasks preempted on this thread wait for it: their turn, here */
+    t->in_tick = true;
+    sy__preempt_leftover(c);
+    SY_ASSERT(this_cpu() == c && c->curr == t && c->tick_masked, t,
+              "a task preempted on a detached CPU resumed off it or with the tick unblocked");
+    t->in_tick = false;
+    c->tick_masked = false; /* as of the rt_sigreturn just ahead */
+    errno = saved;
+}
+
 static void tick_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
@@ -371,6 +458,14 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
     struct cpu *c = this_cpu();
     if (!c)
         goto out;
+    if (unlikely(si->si_code == SI_TKILL)) {
+        /* the monitor's probe (handoff.c): is the task stuck in a long
+         * call?  Then this CPU's P goes on on a spare thread. */
+        uint64_t req = __atomic_exchange_n(&c->handoff_req, 0, __ATOMIC_RELAXED);
+        if (req && req - 1 == c->nswitch) /* (not switched since it was sent) */
+            sy__handoff_probe(c, c->curr, uc);
+        goto out;
+    }
     uint64_t now = sy__now_ns();
     bool behind = rt.tick_monotonic && now - c->tick_end_ns < rt.tick_ns / 2;
     if (unlikely(sy__tick_delay_ns))
@@ -414,6 +509,10 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
      * work (a compute-bound task would leave it idle for a whole quantum)?
      * Those are handled now, and switch only if a task became runnable
      * here. */
+    if (unlikely(READ_ONCE(c->detached))) {
+        detached_tick(c, c->curr, uc, behind, saved);
+        return; /* (restored errno itself) */
+    }
     if (!rt.quantum_ns)
         goto done;
     /* It switched since: a new slice, begun within the last period - or,
@@ -459,7 +558,8 @@ static void tick_handler(int sig, siginfo_t *si, void *uc)
     t->in_tick = true;
     sy__preempt(c, over); /* if it switched, t runs again here, on this same
                              CPU (stay_home), and the next tick sees a
-                             switch: a new slice */
+                             switch: a new slice (a hand-off leaves it on
+                             this host thread too: handoff.c) */
     SY_ASSERT(this_cpu() == c && c->curr == t && c->tick_masked, t,
               "a preempted task resumed off its CPU or with the tick unblocked");
     t->in_tick = false;
@@ -475,7 +575,7 @@ out:
 int sy__tick_start(struct cpu *c)
 {
     if (c->id == 0) {
-        if (rt.quantum_ns && code_map_build() != 0)
+        if ((rt.quantum_ns || rt.handoff_ns) && code_map_build() != 0)
             return -ENOMEM;
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);

@@ -21,7 +21,9 @@ static void info_of(const struct task *t, sy_task_info *i)
     i->ppid = t->parent ? t->parent->pid : 0;
     i->state = READ_ONCE(t->state);
     struct cpu *c = READ_ONCE(t->cpu);
-    i->cpu = c ? c->id : 0;
+    i->cpu = c ? READ_ONCE(c->slot) : 0;
+    uint64_t since = __atomic_load_n(&t->long_since, __ATOMIC_RELAXED), now = sy__now_ns();
+    i->long_call_ns = since && now > since ? now - since : 0;
     i->nmigrations = READ_ONCE(t->nmigrations);
     memcpy(i->name, t->name, SY_NAME_MAX);
     i->nvcsw = READ_ONCE(t->nvcsw);
@@ -98,8 +100,11 @@ int sy_ps_print(int fd)
         char wchan[32] = "-"; /* what it waits on: "mutex 0x55..." */
         if (v[i].wait_kind[0])
             snprintf(wchan, sizeof wchan, "%s %p", v[i].wait_kind, v[i].wchan);
+        else if (v[i].long_call_ns)
+            snprintf(wchan, sizeof wchan, "long call %llu ms",
+                     (unsigned long long)(v[i].long_call_ns / 1000000));
         dprintf(fd, "%7d %7d %-9s %3d %6llu %8llu %8llu %10llu %10llu %3d %-28s %s\n", v[i].pid,
-                v[i].ppid, sy_state_name(v[i].state), v[i].cpu,
+                v[i].ppid, v[i].long_call_ns ? "LONGCALL" : sy_state_name(v[i].state), v[i].cpu,
                 (unsigned long long)v[i].nmigrations, (unsigned long long)v[i].nvcsw,
                 (unsigned long long)v[i].nivcsw, (unsigned long long)(v[i].cpu_ns / 1000),
                 (unsigned long long)(v[i].wait_ns / 1000), v[i].mutexes, wchan, v[i].name);

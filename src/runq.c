@@ -66,13 +66,37 @@ void sy__post(struct cpu *c, unsigned ev)
     __atomic_fetch_or(&c->events, ev, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&c->parked, __ATOMIC_SEQ_CST))
         sy__kick(c);
+    /* a detached CPU (handoff.c) runs only its task in a long call: what
+     * was posted to it goes to the bundle that has its slot now.  The
+     * seq_cst pair with the hand-off (it sets `detached`, then takes the
+     * inbox and the finished file jobs): either it takes what we pushed, or
+     * we see it detached. */
+    if (unlikely(__atomic_load_n(&c->detached, __ATOMIC_SEQ_CST)))
+        sy__forward(c);
 }
 
-/* No task is left: every CPU leaves its idle loop. */
+/* What other CPUs handed to c, a detached bundle (its inbox, its finished
+ * file jobs), to the active CPUs; c's own thread or any other may call it. */
+void sy__forward(struct cpu *c)
+{
+    struct task *t = __atomic_exchange_n(&c->inbox, NULL, __ATOMIC_SEQ_CST);
+    while (t) {
+        struct task *next = t->rq_next;
+        sy__inbox_push(sy__active_cpu(c, t), t);
+        t = next;
+    }
+    int slot = READ_ONCE(c->slot);
+    if (__atomic_load_n(&c->file_done, __ATOMIC_SEQ_CST) && slot >= 0)
+        sy__file_forward(c, cpu_slot(slot));
+}
+
+/* No task is left: every CPU leaves its idle loop, every spare thread its
+ * pool. */
 void sy__stop_all(void)
 {
     for (int i = 0; i < rt.ncpu; i++)
-        sy__post(&rt.cpus[i], EV_STOP);
+        sy__post(cpu_slot(i), EV_STOP);
+    sy__spares_stop();
 }
 
 /* Hand a chain of RUNNABLE tasks (first .. last, linked through rq_next,
@@ -82,7 +106,7 @@ static void inbox_push_chain(struct cpu *target, struct task *first, struct task
     struct task *head = __atomic_load_n(&target->inbox, __ATOMIC_RELAXED);
     do
         last->rq_next = head;
-    while (!__atomic_compare_exchange_n(&target->inbox, &head, first, true, __ATOMIC_RELEASE,
+    while (!__atomic_compare_exchange_n(&target->inbox, &head, first, true, __ATOMIC_SEQ_CST,
                                         __ATOMIC_RELAXED));
     sy__post(target, EV_INBOX);
 }
@@ -96,6 +120,10 @@ void sy__inbox_push(struct cpu *target, struct task *t)
 /* Move the inbox, in the order it was filled, to the end of the run queue. */
 static void inbox_drain(struct cpu *c)
 {
+    if (unlikely(__atomic_load_n(&c->detached, __ATOMIC_RELAXED))) {
+        sy__forward(c); /* handoff.c: its run queue stays empty */
+        return;
+    }
     struct task *t = __atomic_exchange_n(&c->inbox, NULL, __ATOMIC_ACQUIRE), *fifo = NULL;
     while (t) { /* the inbox is LIFO: reverse it */
         struct task *next = t->rq_next;
@@ -172,7 +200,7 @@ static struct cpu *claim_idle(struct cpu *self)
     int n = rt.ncpu;
     unsigned start = __atomic_fetch_add(&rt.spread, 1, __ATOMIC_RELAXED);
     for (int i = 0; i < n; i++) {
-        struct cpu *c = &rt.cpus[(start + (unsigned)i) % (unsigned)n];
+        struct cpu *c = cpu_slot((int)((start + (unsigned)i) % (unsigned)n));
         int one = 1;
         if (c != self && __atomic_load_n(&c->idling, __ATOMIC_RELAXED) &&
             __atomic_compare_exchange_n(&c->idling, &one, 0, false, __ATOMIC_ACQ_REL,
@@ -184,10 +212,25 @@ static struct cpu *claim_idle(struct cpu *self)
     return NULL;
 }
 
+/* An active CPU for t, RUNNABLE, leaving d, a detached bundle (handoff.c):
+ * its pinned CPU, an idle one, or the one that has d's slot now. */
+struct cpu *sy__active_cpu(struct cpu *d, struct task *t)
+{
+    if (t->pin >= 0)
+        return cpu_slot(t->pin);
+    if (__atomic_load_n(&rt.nidle, __ATOMIC_RELAXED) > 0) {
+        struct cpu *c = claim_idle(NULL);
+        if (c)
+            return c;
+    }
+    int slot = READ_ONCE(d->slot);
+    return cpu_slot(slot >= 0 ? slot : 0);
+}
+
 struct cpu *sy__choose_cpu(struct cpu *self, struct task *t)
 {
     if (t->pin >= 0)
-        return &rt.cpus[t->pin];
+        return cpu_slot(t->pin);
     if (rt.ncpu == 1)
         return self;
     struct cpu *last = t->cpu;
@@ -219,7 +262,7 @@ void sy__offer_work(struct cpu *self)
     if (self->tiny_tasks)
         return;
     for (int i = 0; i < rt.ncpu; i++) {
-        struct cpu *c = &rt.cpus[i];
+        struct cpu *c = cpu_slot(i);
         if (c != self && __atomic_load_n(&c->parked, __ATOMIC_RELAXED) == PARKED_IDLE) {
             sy__post(c, EV_INBOX);
             return;
@@ -239,7 +282,7 @@ int sy__steal(struct cpu *c)
     struct cpu *best = NULL;
     unsigned long best_len = 0;
     for (int i = 0; i < rt.ncpu; i++) {
-        struct cpu *v = &rt.cpus[i];
+        struct cpu *v = cpu_slot(i);
         unsigned long len = __atomic_load_n(&v->rq.len, __ATOMIC_RELAXED);
         if (v != c && len > best_len) {
             best = v;

@@ -54,6 +54,7 @@ HIDDEN void sy__post(struct cpu *c, unsigned ev);
 HIDDEN void sy__kick(struct cpu *c);
 HIDDEN void sy__stop_all(void);
 HIDDEN void sy__inbox_push(struct cpu *target, struct task *t);
+HIDDEN void sy__forward(struct cpu *c);
 HIDDEN struct cpu *sy__choose_cpu(struct cpu *self, struct task *t);
 HIDDEN void sy__offer_work(struct cpu *self);
 enum { STEAL_NONE, STEAL_ASKED, STEAL_BUSY };
@@ -87,9 +88,9 @@ static inline bool cpu_has_events(struct cpu *c)
  */
 static inline void rejoin_preempted(struct cpu *c)
 {
-    struct task *p = c->preempted;
+    struct task *p = READ_ONCE(c->preempted); /* (the hand-off monitor reads it) */
     if (unlikely(p != NULL)) {
-        c->preempted = NULL;
+        WRITE_ONCE(c->preempted, NULL);
         runq_push(&c->rq, p);
     }
 }

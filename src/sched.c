@@ -82,6 +82,10 @@
 void sy__enqueue(struct task *t)
 {
     struct cpu *self = this_cpu();
+    if (unlikely(self->detached)) { /* a task in a long call woke it (handoff.c) */
+        sy__inbox_push(sy__active_cpu(self, t), t);
+        return;
+    }
     if (rt.ncpu == 1) { /* the one place it can go (a pinned task too) */
         runq_push(&self->rq, t);
         return;
@@ -111,6 +115,20 @@ static void finish_slow(struct cpu *c, struct task *last)
 {
     unsigned work = c->finish;
     c->finish = 0;
+    if (work & FINISH_LONG) { /* before FINISH_DEAD: the task is still ours */
+        struct task *t = c->long_task;
+        c->long_task = NULL;
+        if (t)
+            __atomic_store_n(&t->long_since, 0, __ATOMIC_RELAXED);
+    }
+    if (work & FINISH_REJOIN) {
+        /* last left this detached CPU RUNNABLE, its context is saved now:
+         * another CPU may run it (handoff.c) */
+        SY_ASSERT(c->detached && last == c->rejoin_task && READ_ONCE(last->state) == SY_RUNNABLE,
+                  last, "rejoin: not the detached CPU's task, or not RUNNABLE");
+        c->rejoin_task = NULL;
+        sy__inbox_push(sy__active_cpu(c, last), last);
+    }
     if (work & FINISH_DEAD) {
         /* last exited: its stack is ours to release (it is off it now).
          * Its parent does not reap it before sy__task_dead says it may
@@ -234,7 +252,7 @@ static __attribute__((noinline)) void context_switch(struct cpu *c, struct task 
               "context_switch: prev is not this CPU's task, or still RUNNING");
     task_set_state(next, SY_RUNNING);
     c->curr = next;
-    c->nswitch++;
+    WRITE_ONCE(c->nswitch, c->nswitch + 1); /* (the hand-off monitor reads it) */
     c->need_resched = 0; /* any switch is the reschedule that was wanted */
     prev->saved_errno = *c->errno_ptr;
     san_switch_begin(prev, next, READ_ONCE(prev->state) == SY_ZOMBIE);
@@ -299,11 +317,16 @@ static void involuntary(struct cpu *c, bool always, bool home)
     if (!always && c->rq.len <= queued)
         return; /* nobody new here: finish the quantum */
     struct task *next = pick_next(c, 0); /* events just handled */
-    if (!next)
+    if (!next) {
+        if (unlikely(c->detached)) { /* back from a long call (handoff.c) */
+            WRITE_ONCE(prev->nivcsw, prev->nivcsw + 1);
+            sy__rejoin(c);
+        }
         return; /* nobody else wants the CPU: keep it */
+    }
     task_set_state(prev, SY_RUNNABLE);
     prev->stay_home = home;
-    c->preempted = prev; /* rejoins the queue when next's turn ends */
+    WRITE_ONCE(c->preempted, prev); /* rejoins the queue when next's turn ends */
     WRITE_ONCE(prev->nivcsw, prev->nivcsw + 1);
     context_switch(c, prev, next);
 }
@@ -326,6 +349,43 @@ void sy__resched(struct cpu *c)
     involuntary(c, true, false);
 }
 
+/*
+ * sy__rejoin - the task of a detached CPU (its P was handed off while the
+ * task was in a long call: handoff.c) has come back to a point where it may
+ * switch: it becomes an ordinary RUNNABLE task on an active CPU, and this
+ * CPU switches to its idle task, which takes the host thread back to the
+ * spare pool (cpu.c: sy__idle_loop).  Called with no runtime lock held, by
+ * the task itself (yield, a reschedule), never from its tick handler
+ * (preempt.c: detached_tick).
+ */
+void sy__rejoin(struct cpu *c)
+{
+    struct task *prev = c->curr;
+    SY_ASSERT(c->detached && prev != &c->idle && READ_ONCE(prev->state) == SY_RUNNING, prev,
+              "rejoin: CPU not detached, or not its running task");
+    task_set_runnable(prev);
+    prev->stay_home = false; /* it changes host thread anyway */
+    c->rejoin_task = prev;   /* queued once its context is saved (finish) */
+    c->finish |= FINISH_REJOIN;
+    context_switch(c, prev, idle_task(c));
+}
+
+/* The tick of a detached CPU found its task in the program's own code
+ * while tasks preempted on this host thread wait in its leftover queue
+ * (handoff.c): they take turns on this same thread, as on any CPU (the
+ * task resumes here, in its handler, when its turn comes again). */
+void sy__preempt_leftover(struct cpu *c)
+{
+    struct task *prev = c->curr, *next = runq_pop(&c->leftover);
+    SY_ASSERT(c->detached && next && READ_ONCE(prev->state) == SY_RUNNING, prev,
+              "preempt_leftover: not a detached CPU's running task, or nobody waits");
+    task_set_state(prev, SY_RUNNABLE);
+    prev->stay_home = true;
+    runq_push(&c->leftover, prev);
+    WRITE_ONCE(prev->nivcsw, prev->nivcsw + 1);
+    context_switch(c, prev, next);
+}
+
 /* The idle loop runs a task (cpu.c). */
 void sy__switch_from_idle(struct cpu *c, struct task *next)
 {
@@ -343,8 +403,13 @@ int sy_yield(void)
     if (unlikely(__atomic_load_n(&prev->killed, __ATOMIC_RELAXED)))
         sy__task_exit(c, SY_EXIT_KILLED);
     struct task *next = pick_next(c, EV_ALL);
-    if (!next)
+    if (!next) {
+        if (unlikely(c->detached)) { /* back from a long call (handoff.c) */
+            WRITE_ONCE(prev->nvcsw, prev->nvcsw + 1);
+            sy__rejoin(c);
+        }
         return 0; /* nothing else to run: keep the CPU */
+    }
     task_set_state(prev, SY_RUNNABLE);
     prev->stay_home = false;
     runq_push(&c->rq, prev);

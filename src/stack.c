@@ -149,8 +149,8 @@ void sy__stacks_fini(void)
     free(pool.free);
     pool.free = NULL;
     pool.nfree = pool.capfree = 0;
-    for (int i = 0; i < rt.ncpu; i++)
-        rt.cpus[i].nstack_cache = 0;
+    for (int i = 0; i < rt.nbundles; i++)
+        rt.bundles[i].nstack_cache = 0;
 }
 
 /* Make the page at g a guard.  Returns false if it was left unguarded. */

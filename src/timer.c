@@ -119,8 +119,8 @@ int sy__timer_add(struct task *t, uint64_t deadline)
             sy__post(owner, EV_TIMER);
         } else if (__atomic_load_n(&rt.nidle, __ATOMIC_RELAXED) > 0) {
             for (int i = 0; i < rt.ncpu; i++)
-                if (__atomic_load_n(&rt.cpus[i].idling, __ATOMIC_RELAXED)) {
-                    sy__post(&rt.cpus[i], EV_TIMER);
+                if (__atomic_load_n(&cpu_slot(i)->idling, __ATOMIC_RELAXED)) {
+                    sy__post(cpu_slot(i), EV_TIMER);
                     break;
                 }
         }

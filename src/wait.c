@@ -26,7 +26,7 @@ static void unlock_objects(sy_spinlock *const *locks, int nlocks, bool shared)
     for (int i = nlocks - 1; i >= 0; i--) {
         if (i == 0)
             sy__lockdep_release(locks[0]);
-        if (rt.ncpu > 1 || shared)
+        if (rt.smp || shared)
             spin_unlock(locks[i]);
     }
 }
@@ -58,7 +58,7 @@ int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadl
      * real (the waker must find it held until our context is saved), and
      * the token's compare-and-swaps are atomic, whatever the CPU count. */
     sy__lockdep_acquire_as(&p->wait_lock, LOCK_WAIT);
-    if (rt.ncpu > 1 || shared)
+    if (rt.smp || shared)
         spin_lock(&p->wait_lock);
     p->wait_shared = shared;
     p->sleep_seq = seq;
@@ -74,7 +74,7 @@ int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadl
     /* (With one CPU, sy_kill runs on this host thread, never between these:
      * plain stores, and no fence, which costs a fifth of a channel's round
      * trip.) */
-    if (rt.ncpu > 1)
+    if (rt.smp)
         __atomic_store_n(&p->chan, WAIT_RECORDS, __ATOMIC_SEQ_CST);
     else
         __atomic_store_n(&p->chan, WAIT_RECORDS, __ATOMIC_RELAXED);
@@ -89,7 +89,7 @@ int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadl
         WRITE_ONCE(p->wait_kind, WK_NONE);
         task_set_state(p, SY_RUNNING);
         sy__lockdep_release(&p->wait_lock);
-        if (rt.ncpu > 1 || shared)
+        if (rt.smp || shared)
             spin_unlock(&p->wait_lock);
         unlock_objects(locks, nlocks, shared);
         return err;
@@ -104,7 +104,7 @@ int sy__wait(struct cpu *c, sy_spinlock *const *locks, int nlocks, int64_t deadl
      * shared wait it was not taken: only lockdep, in the debug builds,
      * needs the release, and releasing a free lock changes nothing.) */
 #if !defined(SY_DEBUG)
-    if (rt.ncpu > 1 || shared)
+    if (rt.smp || shared)
 #endif
     {
         c->finish |= FINISH_UNLOCK;
@@ -149,7 +149,8 @@ int sy__deadline_check_slow(int64_t deadline)
  * a CPU's, or a plain thread of the program that released a host object
  * (hostsync.c).  wait_lock is a real lock then, held by the sleeper until
  * its context is saved.  A plain thread cannot use a run queue: it hands
- * the task to its last CPU's inbox, which kicks that CPU if it is parked. */
+ * the task to the inbox of the CPU (slot) it last ran on - the bundle that
+ * is that CPU now, after a hand-off - which kicks it if it is parked. */
 void sy__wait_wake_shared(struct task *t)
 {
     sy__lockdep_acquire_as(&t->wait_lock, LOCK_WAIT);
@@ -164,5 +165,5 @@ void sy__wait_wake_shared(struct task *t)
     if (this_cpu())
         sy__enqueue(t);
     else
-        sy__inbox_push(t->cpu ? t->cpu : &rt.cpus[0], t);
+        sy__inbox_push(cpu_slot(t->cpu ? t->cpu->slot : 0), t);
 }

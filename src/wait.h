@@ -45,7 +45,8 @@
  * sleeper holds its wait_lock only from publishing its token to its switch,
  * and takes no object lock meanwhile (it only drops them).
  * With one CPU the locks are elided and the compare-and-swaps are plain
- * (rt_cas): one host thread runs all runtime code, which is never preempted.
+ * (rt_cas): one host thread runs all runtime code, which is never preempted
+ * - until a first hand-off (handoff.c) lets a second one in: rt.smp.
  */
 #ifndef SY_WAIT_H
 #define SY_WAIT_H
@@ -93,7 +94,7 @@ enum wait_kind {
 /* Compare-and-swap, plain with one CPU (see above). */
 static inline bool rt_cas64(uint64_t *p, uint64_t old, uint64_t new)
 {
-    if (rt.ncpu > 1)
+    if (rt.smp)
         return __atomic_compare_exchange_n(p, &old, new, false, __ATOMIC_ACQ_REL,
                                            __ATOMIC_RELAXED);
     if (*p != old)
@@ -104,7 +105,7 @@ static inline bool rt_cas64(uint64_t *p, uint64_t old, uint64_t new)
 
 static inline bool rt_cas32(uint32_t *p, uint32_t old, uint32_t new)
 {
-    if (rt.ncpu > 1)
+    if (rt.smp)
         return __atomic_compare_exchange_n(p, &old, new, false, __ATOMIC_ACQ_REL,
                                            __ATOMIC_RELAXED);
     if (*p != old)
@@ -117,7 +118,7 @@ static inline bool rt_cas32(uint32_t *p, uint32_t old, uint32_t new)
 static inline void obj_lock(sy_spinlock *lk, int cls)
 {
     sy__lockdep_acquire_as(lk, cls);
-    if (rt.ncpu > 1)
+    if (rt.smp)
         spin_lock(lk);
 }
 
@@ -191,7 +192,7 @@ static inline void waiter_init(waiter_t *w, struct task *self)
  * will still lock.  Atomic (the down may be lockless), plain with one CPU. */
 static inline void waits_add(int *w, int d)
 {
-    if (rt.ncpu > 1)
+    if (rt.smp)
         __atomic_add_fetch(w, d, __ATOMIC_RELEASE);
     else
         *w += d;

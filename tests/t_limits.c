@@ -258,15 +258,27 @@ static void expect_runs(const sy_config *c)
 
 static void test_config_flags(void)
 {
-    unsigned bad[] = {0x8, 0x80000000u, UINT_MAX,
+    unsigned bad[] = {0x10, 0x80000000u, UINT_MAX,
                       SY_ACCT_PRECISE | SY_PIN_CPUS | SY_NO_PREEMPT | 0x100};
     for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_einval(&(sy_config){.flags = bad[i]});
-    unsigned good[] = {0, SY_ACCT_PRECISE, SY_PIN_CPUS, SY_NO_PREEMPT,
-                       SY_ACCT_PRECISE | SY_PIN_CPUS | SY_NO_PREEMPT};
+    unsigned good[] = {0, SY_ACCT_PRECISE, SY_PIN_CPUS, SY_NO_PREEMPT, SY_NO_HANDOFF,
+                       SY_ACCT_PRECISE | SY_PIN_CPUS | SY_NO_PREEMPT | SY_NO_HANDOFF};
     for (unsigned i = 0; i < sizeof good / sizeof good[0]; i++)
         for (int ncpu = 1; ncpu <= 2; ncpu++)
             expect_runs(&(sy_config){.ncpu = ncpu, .flags = good[i]});
+}
+
+/* the hand-off (src/handoff.c): its bound, 1 ms .. 10 s, and its threads */
+static void test_config_handoff(void)
+{
+    unsigned bad_us[] = {1, 999, 10000001};
+    for (unsigned i = 0; i < sizeof bad_us / sizeof bad_us[0]; i++)
+        expect_einval(&(sy_config){.handoff_us = bad_us[i]});
+    expect_einval(&(sy_config){.handoff_threads = -1});
+    expect_einval(&(sy_config){.handoff_threads = SY_MAX_CPUS + 1});
+    expect_runs(&(sy_config){.ncpu = 1, .handoff_us = 1000, .handoff_threads = 1});
+    expect_runs(&(sy_config){.ncpu = 2, .handoff_us = 10000000, .handoff_threads = 64});
 }
 
 static void test_config_tick_quantum(void)
@@ -784,6 +796,7 @@ int main(void)
     RUN(test_config_max_tasks);
     RUN(test_config_stack_size);
     RUN(test_config_flags);
+    RUN(test_config_handoff);
     RUN(test_config_tick_quantum);
     RUN(test_config_all_wrong);
     RUN(test_attr);

@@ -322,7 +322,7 @@ static void dump_runtime(void)
             READ_ONCE(rt.timer_owner) ? READ_ONCE(rt.timer_owner)->id : -1,
             READ_ONCE(rt.nlive), rt.init ? READ_ONCE(rt.init->state) : -1);
     for (int i = 0; i < rt.ncpu; i++) {
-        struct cpu *c = &rt.cpus[i];
+        struct cpu *c = cpu_slot(i);
         struct task *cur = READ_ONCE(c->curr);
         fprintf(stderr, "cpu %d: curr pid %d (%s) rq %lu events %#x parked %d idling %d "
                         "inbox %p steal_req %d need_resched %d nswitch %llu\n",

@@ -141,7 +141,7 @@ static volatile int ran_by_caller;
 static void stuck_init(void *arg)
 {
     (void)arg;
-    __atomic_store_n(&in_fn, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&in_fn, 1, __ATOMIC_RELEASE); /* read by init on another CPU */
     for (;;)
         sy_yield(); /* a kill point: the killed runner exits here */
 }

@@ -206,7 +206,7 @@ static void dump(void)
             rt.ncpu, READ_ONCE(rt.nidle), READ_ONCE(rt.nparked), READ_ONCE(rt.ntimers),
             READ_ONCE(rt.nlive));
     for (int i = 0; i < rt.ncpu; i++) {
-        struct cpu *c = &rt.cpus[i];
+        struct cpu *c = cpu_slot(i);
         struct task *cur = READ_ONCE(c->curr);
         fprintf(stderr, "cpu %d: curr %d rq %lu events %#x parked %d idling %d inbox %p nswitch %llu\n",
                 i, cur ? cur->pid : -1, READ_ONCE(c->rq.len), READ_ONCE(c->events),
@@ -263,7 +263,7 @@ static void *watchdog(void *arg)
     struct sigaction sa = {.sa_sigaction = where, .sa_flags = SA_SIGINFO};
     sigaction(SIGUSR2, &sa, NULL);
     for (int i = 0; i < rt.ncpu; i++) {
-        pthread_kill(rt.cpus[i].thread, SIGUSR2);
+        pthread_kill(cpu_slot(i)->thread, SIGUSR2);
         usleep(200000);
     }
     abort();
