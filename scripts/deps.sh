@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # scripts/deps.sh [ci] - install what building and testing Switchyard needs on
-# Debian: gcc and make; with `ci`, also what .ci/run uses (valgrind,
-# qemu-user and the AArch64 cross compiler).  Installs only what is missing;
-# uses sudo when not root.
+# Debian: gcc, make and liburing-dev (the io_uring backend; URING=0 builds
+# without it); with `ci`, also what .ci/run uses (valgrind, qemu-user and the
+# AArch64 cross compiler).  Installs only what is missing; uses sudo when not
+# root.
 set -euo pipefail
-pkgs=(gcc make libc6-dev)
+pkgs=(gcc make libc6-dev liburing-dev)
 if [ "${1:-}" = ci ]; then
     pkgs+=(valgrind qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 fi

@@ -40,23 +40,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "io.h"
 #include "runq.h"
 #include "wait.h"
 
 #define FD_CHUNK 1024
 #define FD_CHUNKS 4096 /* fds below 4M */
 #define EVFD_TAG UINT64_MAX
-
-enum { FD_NEW, FD_POLLED, FD_UNPOLLABLE };
-
-struct fdesc {
-    sy_spinlock lock;   /* LOCK_OBJ: the queues, state, and the counts' writes */
-    uint32_t gen;       /* sy_close()s of this fd number (atomic) */
-    uint32_t rseq, wseq;/* readiness events seen (atomic) */
-    int state;          /* FD_NEW, FD_POLLED (in the epoll), FD_UNPOLLABLE */
-    sy_waitq_ rq, wq;   /* tasks waiting to read, to write */
-};
 
 static struct fdesc *chunks[FD_CHUNKS];
 static int epfd = -1, evfd = -1;
@@ -76,7 +66,7 @@ static inline int fd_state(const struct fdesc *d)
 
 /* The fd's descriptor, allocated on first use; NULL for a negative fd or
  * one past the table (-EBADF), or no memory (*err). */
-static struct fdesc *fdesc_get(int fd, int *err)
+struct fdesc *sy__fdesc_get(int fd, int *err)
 {
     if (fd < 0 || fd >= FD_CHUNK * FD_CHUNKS) {
         *err = -EBADF;
@@ -159,6 +149,7 @@ static int fd_register(struct fdesc *d, int fd)
 /* ------------------------------------------------------------ the poller */
 
 static void kick_a_parked_cpu(struct cpu *c);
+static void epoll_kick(void);
 
 /* Poll the epoll, waiting up to timeout_ms (-1: no limit), and wake the
  * tasks whose fds became ready.  Returns how many events it handled. */
@@ -180,11 +171,11 @@ static int netpoll(int timeout_ms, bool is_poller)
              * have taken it from under it (one shared epoll, edge-
              * triggered: each event goes to one epoll_wait): pass it on. */
             if (!is_poller && __atomic_load_n(&poller, __ATOMIC_SEQ_CST))
-                sy__io_kick();
+                epoll_kick();
             continue;
         }
         int err;
-        struct fdesc *d = fdesc_get((int)(uint32_t)tag, &err);
+        struct fdesc *d = sy__fdesc_get((int)(uint32_t)tag, &err);
         if (!d)
             continue;
         uint32_t e = evs[i].events;
@@ -208,12 +199,20 @@ static int netpoll(int timeout_ms, bool is_poller)
 /* cpu.c: are tasks waiting on fds (then a parking CPU polls)? */
 bool sy__io_waiting(void)
 {
-    return __atomic_load_n(&io_waiting, __ATOMIC_RELAXED) > 0;
+    return __atomic_load_n(&io_waiting, __ATOMIC_RELAXED) > 0 || sy__uring_inflight();
 }
 
 /* cpu.c, idle: poll once without waiting; true if that woke anything here
  * or elsewhere (the caller looks at its queue again). */
 bool sy__io_poll_now(void)
+{
+    bool ring = sy__uring_poll_now(this_cpu());
+    return sy__io_epoll_poll() || ring;
+}
+
+/* ... the epoll's part; also uring.c's, when a poll of the epoll fd armed
+ * in a parked ring completes. */
+bool sy__io_epoll_poll(void)
 {
     if (__atomic_load_n(&io_state, __ATOMIC_ACQUIRE) != 2 ||
         __atomic_load_n(&poller, __ATOMIC_RELAXED))
@@ -221,10 +220,28 @@ bool sy__io_poll_now(void)
     return netpoll(0, false) > 0;
 }
 
+/* uring.c: the epoll fd, for a parked ring to watch while tasks wait in it
+ * (sy_poll); -1 if none do. */
+int sy__io_epoll_fd(void)
+{
+    return __atomic_load_n(&io_state, __ATOMIC_ACQUIRE) == 2 &&
+                   __atomic_load_n(&io_waiting, __ATOMIC_RELAXED) > 0
+               ? epfd
+               : -1;
+}
+
+/* cpu.c, the idle spin: completions waiting for this CPU's ring? */
+bool sy__io_ready(struct cpu *c)
+{
+    return sy__uring_ready(c);
+}
+
 /* cpu.c, park: become the poller, before publishing `parked` (so that a
  * kick knows to write the eventfd).  False if another CPU polls. */
 bool sy__io_claim(struct cpu *c)
 {
+    if (sy__uring_claim(c))
+        return true; /* requests in flight on its ring: it sleeps there */
     if (__atomic_load_n(&io_state, __ATOMIC_ACQUIRE) != 2)
         return false;
     struct cpu *none = NULL;
@@ -238,6 +255,10 @@ bool sy__io_claim(struct cpu *c)
 /* ... or give the claim back without polling (cpu.c: a deadlock). */
 void sy__io_unclaim(struct cpu *c)
 {
+    if (__atomic_load_n(&poller, __ATOMIC_SEQ_CST) != c) {
+        sy__uring_unclaim(c);
+        return;
+    }
     __atomic_store_n(&c->polling, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&poller, NULL, __ATOMIC_SEQ_CST);
 }
@@ -246,6 +267,10 @@ void sy__io_unclaim(struct cpu *c)
  * kick, and give the job back. */
 void sy__io_park(struct cpu *c, uint64_t deadline)
 {
+    if (__atomic_load_n(&poller, __ATOMIC_SEQ_CST) != c) {
+        sy__uring_park(c, deadline); /* claimed for its ring */
+        return;
+    }
     int ms = -1;
     if (deadline != UINT64_MAX) {
         uint64_t now = sy__now_ns();
@@ -263,8 +288,15 @@ void sy__io_park(struct cpu *c, uint64_t deadline)
         kick_a_parked_cpu(c);
 }
 
-/* runq.c: kick a CPU that may be asleep in epoll_wait. */
-void sy__io_kick(void)
+/* runq.c: kick CPU c, asleep in epoll_wait or (on old kernels) in its
+ * ring on an eventfd. */
+void sy__io_kick(struct cpu *c)
+{
+    if (__atomic_load_n(&poller, __ATOMIC_SEQ_CST) == c || !sy__uring_kick(c))
+        epoll_kick();
+}
+
+static void epoll_kick(void)
 {
     uint64_t one = 1;
     if (write(evfd, &one, sizeof one) < 0) { /* full: a kick is pending anyway */
@@ -275,9 +307,10 @@ void sy__io_kick(void)
  * while (at the next schedule point: EV_IO). */
 bool sy__io_poll_due(uint64_t now)
 {
-    return __atomic_load_n(&io_waiting, __ATOMIC_RELAXED) > 0 &&
-           !__atomic_load_n(&poller, __ATOMIC_RELAXED) &&
-           now - __atomic_load_n(&last_poll_ns, __ATOMIC_RELAXED) >= rt.tick_ns;
+    return (__atomic_load_n(&io_waiting, __ATOMIC_RELAXED) > 0 &&
+            !__atomic_load_n(&poller, __ATOMIC_RELAXED) &&
+            now - __atomic_load_n(&last_poll_ns, __ATOMIC_RELAXED) >= rt.tick_ns) ||
+           sy__uring_due(this_cpu(), now);
 }
 
 /* runq.c: EV_IO */
@@ -285,10 +318,44 @@ void sy__io_events(void)
 {
     if (__atomic_load_n(&io_state, __ATOMIC_ACQUIRE) == 2 && !__atomic_load_n(&poller, __ATOMIC_RELAXED))
         netpoll(0, false);
+    sy__uring_events(this_cpu());
+}
+
+/* The backend, chosen by the first call that needs one: the ring unless
+ * SY_IO=epoll or this CPU's ring cannot be made (io.h).  A CPU whose ring
+ * cannot be made later (out of memory, of fds) uses the epoll for that
+ * call: the two can serve one runtime side by side. */
+static int backend; /* SY_IO_NONE until chosen (atomic) */
+
+int sy__io_backend(struct cpu *c)
+{
+    int b = __atomic_load_n(&backend, __ATOMIC_ACQUIRE);
+    if (b == SY_IO_NONE) {
+        const char *e = getenv("SY_IO");
+        int want = (e && strcmp(e, "epoll") == 0) || sy__uring_setup(c) != 0 ? SY_IO_EPOLL
+                                                                               : SY_IO_URING;
+        b = SY_IO_NONE;
+        if (__atomic_compare_exchange_n(&backend, &b, want, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            b = want;
+    }
+    if (b == SY_IO_URING && sy__uring_setup(c) != 0)
+        return SY_IO_EPOLL;
+    return b;
+}
+
+const char *sy_io_backend(void)
+{
+    struct cpu *c = this_cpu();
+    if (!c)
+        return NULL;
+    return sy__io_backend(c) == SY_IO_URING ? "io_uring" : "epoll";
 }
 
 void sy__io_fini(void)
 {
+    sy__uring_fini();
+    __atomic_store_n(&backend, SY_IO_NONE, __ATOMIC_RELEASE);
     if (epfd >= 0)
         close(epfd);
     if (evfd >= 0)
@@ -387,7 +454,7 @@ void sy__io_wait_end(void)
 /* The snapshot a try is made against. */
 static inline struct fdesc *io_begin(int fd, bool write, uint32_t *seq, uint32_t *gen, int *err)
 {
-    struct fdesc *d = fdesc_get(fd, err);
+    struct fdesc *d = sy__fdesc_get(fd, err);
     if (d) {
         *gen = __atomic_load_n(&d->gen, __ATOMIC_ACQUIRE);
         *seq = __atomic_load_n(write ? &d->wseq : &d->rseq, __ATOMIC_ACQUIRE);
@@ -395,23 +462,8 @@ static inline struct fdesc *io_begin(int fd, bool write, uint32_t *seq, uint32_t
     return d;
 }
 
-/* The operations, as one try each: the result, or -errno. */
-enum op { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_RECV, OP_SEND, OP_RECVMSG, OP_SENDMSG,
-          OP_ACCEPT };
-
-struct io_args {
-    void *buf;
-    const void *cbuf;
-    size_t n;
-    const struct iovec *iov;
-    int iovcnt;
-    int flags;
-    struct msghdr *msg;
-    struct sockaddr *addr;
-    socklen_t *addrlen;
-};
-
-static ssize_t try_op(enum op op, int fd, const struct io_args *a)
+/* The operations (io.h), as one try each: the result, or -errno. */
+static ssize_t try_op(enum io_op op, int fd, const struct io_args *a)
 {
     ssize_t r;
     switch (op) {
@@ -429,11 +481,13 @@ static ssize_t try_op(enum op op, int fd, const struct io_args *a)
     return r < 0 ? -errno : r;
 }
 
-static ssize_t io_op(enum op op, int fd, const struct io_args *a, int64_t deadline)
+static ssize_t io_op(enum io_op op, int fd, const struct io_args *a, int64_t deadline)
 {
     struct cpu *c = this_cpu();
     if (!c)
         return -EPERM;
+    if (sy__io_backend(c) == SY_IO_URING)
+        return sy__uring_op(c, op, fd, a, deadline);
     bool write = op == OP_WRITE || op == OP_WRITEV || op == OP_SEND || op == OP_SENDMSG;
     int err = 0;
     uint32_t seq, gen;
@@ -586,6 +640,10 @@ int sy_connect_until(int fd, const struct sockaddr *addr, socklen_t addrlen, int
     struct cpu *c = this_cpu();
     if (!c)
         return -EPERM;
+    if (sy__io_backend(c) == SY_IO_URING) {
+        struct io_args a = {.caddr = addr, .caddrlen = addrlen};
+        return (int)sy__uring_op(c, OP_CONNECT, fd, &a, deadline);
+    }
     int err = 0;
     uint32_t seq, gen;
     struct fdesc *d = io_begin(fd, true, &seq, &gen, &err);
@@ -747,7 +805,7 @@ int sy_poll(struct pollfd *fds, nfds_t n, int64_t deadline)
         /* register the fds, and snapshot their counts before looking */
         int nd = 0;
         for (nfds_t i = 0; i < n; i++) {
-            struct fdesc *d = fds[i].fd >= 0 ? fdesc_get(fds[i].fd, &err) : NULL;
+            struct fdesc *d = fds[i].fd >= 0 ? sy__fdesc_get(fds[i].fd, &err) : NULL;
             if (d && fd_state(d) == FD_NEW) {
                 obj_lock(&d->lock, LOCK_OBJ);
                 if (fd_state(d) == FD_NEW)
