@@ -10,6 +10,8 @@
  * completions at the same points, without a system call when the kernel
  * has none for it (the IORING_SQ_TASKRUN flag says when it has), and wakes
  * their tasks through the usual wake (wait.h), so they may run elsewhere.
+ * Writes and sends are tried once without blocking first: a socket's room
+ * is nearly always there, and the task then neither sleeps nor waits.
  *
  * Rings are created by their CPU's own thread, on its first I/O call, with
  * SINGLE_ISSUER | DEFER_TASKRUN where the kernel has them (6.1), else
@@ -128,6 +130,9 @@ static void probe_wake(struct io_uring *u)
         io_uring_free_probe(p);
     if (e && strcmp(e, "eventfd") == 0)
         futex = 0;
+#if defined(SY_VALGRIND)
+    futex = 0; /* (see sy__uring_park) */
+#endif
     __atomic_store_n(&wake_evfd, !futex, __ATOMIC_RELEASE);
 }
 
@@ -141,8 +146,11 @@ int sy__uring_setup(struct cpu *c)
     if (!g)
         return -ENOMEM;
     static const unsigned flavours[] = {
+#if !defined(SY_VALGRIND) /* (see sy__uring_park: a ppoll on a DEFER_TASKRUN
+                             ring's fd missed the kernel workers' completions) */
         IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
             IORING_SETUP_TASKRUN_FLAG,
+#endif
         IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
         0,
     };
@@ -297,6 +305,16 @@ static int ring_reap(struct ring *g)
     return done;
 }
 
+/* A cancel of r, on r's ring g (its owner's). */
+static void prep_cancel(struct ring *g, const struct ureq *r)
+{
+    struct io_uring_sqe *sqe;
+    while (!(sqe = sqe_get(g)))
+        cpu_relax(); /* (the queue is full and would not submit: again) */
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)r, 0);
+    io_uring_sqe_set_data64(sqe, TAG_NONE);
+}
+
 /* Cancel the requests other CPUs asked us to (owner), and let their tasks
  * go once their requests are done. */
 static void ring_cancels(struct ring *g)
@@ -307,13 +325,8 @@ static void ring_cancels(struct ring *g)
     struct ureq *list = g->cancels;
     g->cancels = NULL;
     spin_unlock(&g->clock);
-    for (struct ureq *r = list; r; r = r->cnext) {
-        struct io_uring_sqe *sqe;
-        while (!(sqe = sqe_get(g)))
-            cpu_relax(); /* (the queue is full and will not submit: retry) */
-        io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)r, 0);
-        io_uring_sqe_set_data64(sqe, TAG_NONE);
-    }
+    for (struct ureq *r = list; r; r = r->cnext)
+        prep_cancel(g, r);
     ring_submit(g); /* the cancels run in the submit: none is stale after it */
     while (list) {
         struct ureq *r = list, *next = r->cnext;
@@ -380,11 +393,7 @@ static int cancel_and_wait(struct cpu *c, struct ureq *r, int err)
     if (!done) {
         if (local) {
             struct ring *g = ring_of(c);
-            struct io_uring_sqe *sqe;
-            while (!(sqe = sqe_get(g)))
-                cpu_relax();
-            io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)r, 0);
-            io_uring_sqe_set_data64(sqe, TAG_NONE);
+            prep_cancel(g, r);
             ring_submit(g); /* (r's own request first, if it was still waiting) */
         } else {
             struct ring *g = ring_of(r->cpu);
@@ -419,12 +428,14 @@ static int cancel_and_wait(struct cpu *c, struct ureq *r, int err)
 static int ring_call(struct cpu *c, enum io_op op, int fd, const struct io_args *a,
                      int64_t deadline, bool killable)
 {
+    int err = sy__uring_setup(c); /* (the task may have moved since its last call) */
+    if (err)
+        return err;
     struct ring *g = ring_of(c);
     struct task *p = c->curr;
     struct ureq r = {.op = op, .a = a, .cpu = c};
     struct fdesc *d = NULL;
     uint32_t gen = 0;
-    int err = 0;
     if (op != OP_OPENAT) {
         if (!(d = sy__fdesc_get(fd, &err)))
             return err;
@@ -478,6 +489,24 @@ static int ring_call(struct cpu *c, enum io_op op, int fd, const struct io_args 
     return cancel_and_wait(this_cpu(), &r, err);
 }
 
+/* A write or send tried once without blocking (RWF_NOWAIT, MSG_DONTWAIT),
+ * before the ring: a socket's or a pipe's room is there nearly always, and
+ * then the task neither sleeps nor waits for a batch.  -EAGAIN (or
+ * -EOPNOTSUPP: a file that cannot say) sends it to the ring. */
+static ssize_t try_write(enum io_op op, int fd, const struct io_args *a)
+{
+    struct iovec v = {.iov_base = (void *)a->cbuf, .iov_len = a->n};
+    ssize_t r;
+    switch (op) {
+    case OP_WRITE: r = pwritev2(fd, &v, 1, -1, RWF_NOWAIT); break;
+    case OP_WRITEV: r = pwritev2(fd, a->iov, a->iovcnt, -1, RWF_NOWAIT); break;
+    case OP_SEND: r = send(fd, a->cbuf, a->n, a->flags | MSG_DONTWAIT | MSG_NOSIGNAL); break;
+    case OP_SENDMSG: r = sendmsg(fd, a->msg, a->flags | MSG_DONTWAIT | MSG_NOSIGNAL); break;
+    default: return -EAGAIN;
+    }
+    return r < 0 ? (errno == EOPNOTSUPP ? -EAGAIN : -errno) : r;
+}
+
 /* io.c, fileio.c: an operation on the ring, whole: sy_write and sy_send
  * write everything (as the blocking calls do); a non-blocking fd that is
  * not ready (-EAGAIN) is polled in the ring and tried again; a non-blocking
@@ -498,8 +527,15 @@ ssize_t sy__uring_op(struct cpu *c, enum io_op op, int fd, const struct io_args 
         deadline = SY_FOREVER;
     struct io_args rest = *a;
     size_t done = 0;
+    bool tried = file;
     for (;;) {
-        ssize_t r = ring_call(c, op, fd, &rest, deadline, !file);
+        ssize_t r = -EAGAIN;
+        if (!tried) {
+            tried = true;
+            r = try_write(op, fd, &rest);
+        }
+        if (r == -EAGAIN)
+            r = ring_call(c, op, fd, &rest, deadline, !file);
         c = this_cpu();
         if ((r == -EAGAIN && !file) || (op == OP_CONNECT && r == -EINPROGRESS)) {
             /* a non-blocking fd of the caller's (or one the epoll backend
@@ -560,6 +596,31 @@ void sy__uring_park(struct cpu *c, uint64_t deadline)
     uint64_t now = sy__now_ns();
     bool wait = deadline > now;
     struct io_uring_sqe *sqe;
+#if defined(SY_VALGRIND)
+    /* valgrind (3.19) takes io_uring_enter for a call that never blocks
+     * and keeps every other thread stopped while it waits: a CPU asleep in
+     * its ring then waited for ever for a kick from one of them.  Under
+     * valgrind a park waits in ppoll on the ring's fd (readable when it has
+     * completions, or work to run for them) and on the eventfd kicks write */
+    __atomic_store_n(&g->served_ns, now, __ATOMIC_RELAXED);
+    ring_submit(g);
+    if (wait) {
+        struct pollfd pf[2] = {{.fd = g->u.ring_fd, .events = POLLIN},
+                               {.fd = g->evfd, .events = POLLIN}};
+        struct timespec ts, *tsp = NULL;
+        if (deadline != UINT64_MAX) {
+            ts.tv_sec = (time_t)((deadline - now) / 1000000000u);
+            ts.tv_nsec = (long)((deadline - now) % 1000000000u);
+            tsp = &ts;
+        }
+        if (ppoll(pf, 2, tsp, NULL) > 0 && (pf[1].revents & POLLIN) &&
+            read(g->evfd, &g->evbuf, sizeof g->evbuf) < 0) { /* (drained) */
+        }
+    }
+    ring_reap(g);
+    __atomic_store_n(&c->polling, 0, __ATOMIC_SEQ_CST);
+    return;
+#endif
     if (wait && !g->wake_armed && (sqe = sqe_get(g)) != NULL) {
         if (g->evfd >= 0) {
             io_uring_prep_read(sqe, g->evfd, &g->evbuf, sizeof g->evbuf, 0);

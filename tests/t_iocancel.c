@@ -14,7 +14,11 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 #include "test.h"
 
@@ -358,6 +362,56 @@ static void test_deadlock_quiet_then_found(void)
     }
 }
 
+/* ------------------------------------- the fallback when rings are refused */
+
+static int init_fallback(void *arg)
+{
+    (void)arg;
+    CHECK(strcmp(sy_io_backend(), "epoll") == 0);
+    int p[2];
+    char c;
+    CHECK_EQ(pipe(p), 0);
+    CHECK_EQ(sy_write(p[1], "f", 1), 1);
+    CHECK_EQ(sy_read(p[0], &c, 1), 1);
+    CHECK_EQ(sy_read_until(p[0], &c, 1, sy_now() + 2000000), -ETIMEDOUT);
+    CHECK_EQ(sy_close(p[0]), 0);
+    CHECK_EQ(sy_close(p[1]), 0);
+    return 0;
+}
+
+/* In a child: io_uring_setup refused with `err` by a seccomp filter (as
+ * Docker's default profile does: EPERM; ENOSYS as a kernel without it or
+ * an emulator): the runtime falls back to epoll by itself. */
+static void refused_with(int err)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        struct sock_filter f[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned)err),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {.len = sizeof f / sizeof *f, .filter = f};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+            _exit(0); /* (no seccomp here, e.g. under an emulator: nothing to test) */
+        sy_config cfg = {.ncpu = 2};
+        _exit(sy_run(&cfg, init_fallback, NULL) == 0 ? 0 : 1);
+    }
+    int st;
+    CHECK_EQ(waitpid(pid, &st, 0), pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void test_fallback_when_refused(void)
+{
+    refused_with(EPERM);
+    refused_with(ENOSYS);
+}
+
 int main(void)
 {
     RUN(test_cancel_kill_deadline_close);
@@ -365,5 +419,6 @@ int main(void)
     RUN(test_accept_completes_anyway);
     RUN(test_files_byte_for_byte);
     RUN(test_deadlock_quiet_then_found);
+    RUN(test_fallback_when_refused);
     return 0;
 }
