@@ -23,6 +23,12 @@
  *                at a time, on one core: operations per second and the
  *                process's CPU time per operation (the kernel's workers and
  *                the epoll backend's worker threads included)
+ *     wake       what waking a parked CPU costs: a task on CPU 0 sends the
+ *                time on a channel every 300 us to a task on CPU 1, which
+ *                has parked meanwhile; p50 and p99 of send-to-run, with CPU
+ *                1 parked on its futex (no I/O in flight), in its ring (a
+ *                read in flight: the futex wait armed in the ring), and in
+ *                its ring woken through an eventfd (SY_IO_WAKE=eventfd)
  *     idle       10,000 idle connections: the server's CPU use over 2 s
  *                (must be ~0) and its memory (RSS) per connection
  *   b_io serve-sy PORT | serve-epoll PORT | serve-uring PORT  (the servers)
@@ -533,6 +539,101 @@ static void pread_run(const char *kind, struct result *res)
         waitpid(pid, NULL, 0);
 }
 
+/* ------------------------------------------------------------- wake */
+
+#define WAKES 2000
+static sy_chan *wake_ch;
+static int wake_pipe[2];
+static bool wake_io;
+static uint64_t wake_lat[WAKES];
+
+static int wake_reader(void *arg) /* a read in flight on CPU 1 until the end */
+{
+    (void)arg;
+    char c;
+    return (int)sy_read(wake_pipe[0], &c, 1);
+}
+
+static int wake_receiver(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < WAKES; i++) {
+        uint64_t sent;
+        if (sy_chan_recv(wake_ch, &sent) != 0)
+            abort();
+        wake_lat[i] = now_ns() - sent;
+    }
+    return 0;
+}
+
+static int wake_sender(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < WAKES; i++) {
+        sy_nanosleep(300000); /* CPU 1 spins 50 us, then parks */
+        uint64_t t = now_ns();
+        if (sy_chan_send(wake_ch, &t) != 0)
+            abort();
+    }
+    return 0;
+}
+
+static int wake_init(void *arg)
+{
+    (void)arg;
+    sy_attr on1 = {.flags = SY_ATTR_PIN, .cpu = 1}, on0 = {.flags = SY_ATTR_PIN, .cpu = 0};
+    sy_chan_create(&wake_ch, sizeof(uint64_t), 0);
+    if (wake_io) {
+        if (pipe(wake_pipe) != 0)
+            abort();
+        sy_spawn(wake_reader, NULL, &on1);
+    }
+    int r = sy_spawn(wake_receiver, NULL, &on1);
+    sy_spawn(wake_sender, NULL, &on0);
+    sy_wait(r, NULL, 0);
+    if (wake_io)
+        sy_write(wake_pipe[1], "x", 1);
+    while (sy_wait(-1, NULL, 0) > 0)
+        ;
+    sy_chan_destroy(wake_ch);
+    return 0;
+}
+
+/* In a child: p50 and p99 in us of the wake of a parked CPU. */
+static void wake_run(const char *kind, double *p50, double *p99)
+{
+    int pfd[2];
+    *p50 = *p99 = 0;
+    if (pipe(pfd) != 0)
+        return;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        wake_io = strcmp(kind, "futex-park") != 0;
+        setenv("SY_IO", "uring", 1);
+        if (!strcmp(kind, "ring-eventfd"))
+            setenv("SY_IO_WAKE", "eventfd", 1);
+        if (!strcmp(kind, "epoll-poller"))
+            setenv("SY_IO", "epoll", 1);
+        sy_config cfg = {.ncpu = 2, .flags = SY_PIN_CPUS};
+        sy_run(&cfg, wake_init, NULL);
+        qsort(wake_lat, WAKES, sizeof *wake_lat, cmp_u64);
+        double out[2] = {(double)wake_lat[WAKES / 2] / 1e3, (double)wake_lat[WAKES * 99 / 100] / 1e3};
+        if (write(pfd[1], out, sizeof out) != sizeof out)
+            _exit(1);
+        _exit(0);
+    }
+    close(pfd[1]);
+    double in[2];
+    if (pid > 0 && read(pfd[0], in, sizeof in) == sizeof in) {
+        *p50 = in[0];
+        *p99 = in[1];
+    }
+    close(pfd[0]);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+}
+
 static long proc_rss_kib(pid_t pid)
 {
     char path[64], line[256];
@@ -728,7 +829,7 @@ int main(int argc, char **argv)
     if (argc >= 3 && !strcmp(argv[1], "serve-uring"))
         return serve_uring(atoi(argv[2]));
 #endif
-    int a = bench_args(argc, argv, "all|pingpong|conns|accept|pread|idle [SECONDS]");
+    int a = bench_args(argc, argv, "all|pingpong|conns|accept|pread|wake|idle [SECONDS]");
     const char *what = argv[a];
     double secs = a + 1 < argc ? atof(argv[a + 1]) : 2.0;
     signal(SIGPIPE, SIG_IGN);
@@ -767,6 +868,22 @@ int main(int argc, char **argv)
         {"PingPong4K/c1000", 1000, 4096}, {"Accept", 0, 0}};
     enum { NRUNS = sizeof runs / sizeof *runs };
     int port = 20000 + (int)(getpid() % 10000); /* below the ephemeral ports (32768-) */
+    if (!strcmp(what, "wake") || !strcmp(what, "all")) {
+        const char *wk[] = {"futex-park", "ring-futex", "ring-eventfd", "epoll-poller"};
+        for (int k = have_uring ? 0 : 3; k < 4; k++) {
+            if (k == 0 && !have_uring)
+                continue;
+            double p50, p99;
+            wake_run(wk[k], &p50, &p99);
+            if (bench_tsv)
+                printf("%s\twake_p50\t%.1f\tus\n%s\twake_p99\t%.1f\tus\n", wk[k], p50, wk[k], p99);
+            else
+                printf("BenchmarkWake/%s \t%8.1f us-p50\t%8.1f us-p99\n", wk[k], p50, p99);
+            fflush(stdout);
+        }
+        if (!strcmp(what, "wake"))
+            return 0;
+    }
     if (!strcmp(what, "idle") || !strcmp(what, "all")) {
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -805,7 +922,7 @@ int main(int argc, char **argv)
             continue;
         if (!strcmp(what, "accept") && runs[r].nconn != 0)
             continue;
-        if (!strcmp(what, "pread"))
+        if (!strcmp(what, "pread") || !strcmp(what, "idle"))
             break;
         struct result res[8] = {{0}};
         for (int k = 0; k < nkinds; k++) {

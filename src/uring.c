@@ -187,7 +187,7 @@ static void ring_submit(struct ring *g)
     __atomic_store_n(&g->prepared, (int)io_uring_sq_ready(&g->u), __ATOMIC_RELAXED);
 }
 
-static int ring_reap(struct ring *g);
+static int ring_reap(struct ring *g, bool enter);
 
 /* A free submission entry, submitting (and reaping, to make room) when the
  * queue is full; NULL if there is still none. */
@@ -200,7 +200,7 @@ static struct io_uring_sqe *sqe_get(struct ring *g)
             return sqe;
         }
         if (i)
-            ring_reap(g);
+            ring_reap(g, true);
         ring_submit(g);
     }
     return NULL;
@@ -251,13 +251,13 @@ static void mark_written(const struct ureq *r, int res)
 }
 
 /* Hand out the completions on g (the owner's): record each request's
- * result and wake its task.  No system call unless the kernel has
- * completions to post (IORING_SQ_TASKRUN) or kept some back (overflow).
- * Returns how many requests of tasks completed. */
-static int ring_reap(struct ring *g)
+ * result and wake its task.  No system call unless `enter` and the kernel
+ * has completions to post (IORING_SQ_TASKRUN: DEFER_TASKRUN's work) or kept
+ * some back (overflow).  Returns how many requests of tasks completed. */
+static int ring_reap(struct ring *g, bool enter)
 {
     unsigned kf = IO_URING_READ_ONCE(*g->u.sq.kflags);
-    if (kf & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))
+    if (enter && (kf & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)))
         (void)io_uring_get_events(&g->u);
     struct task *chain = NULL, **tail = &chain;
     struct io_uring_cqe *cqe;
@@ -340,14 +340,15 @@ static void ring_cancels(struct ring *g)
     }
 }
 
-/* Serve c's ring (its owner, outside the tick): cancels, submit, reap.
- * True if it woke a task. */
-static bool ring_serve(struct ring *g)
+/* Serve c's ring (its owner, outside the tick): cancels, submit (unless
+ * !submit: the caller will, with a wait), reap.  True if it woke a task. */
+static bool ring_serve(struct ring *g, bool submit)
 {
     __atomic_store_n(&g->served_ns, READ_ONCE(rt.coarse_ns), __ATOMIC_RELAXED);
     ring_cancels(g);
-    ring_submit(g);
-    return ring_reap(g) > 0;
+    if (submit)
+        ring_submit(g);
+    return ring_reap(g, true) > 0;
 }
 
 /* ---------------------------------------------------------- requests */
@@ -448,7 +449,7 @@ static int ring_call(struct cpu *c, enum io_op op, int fd, const struct io_args 
     }
     if (g->prepared >= RING_BATCH)
         ring_submit(g);
-    ring_reap(g);
+    ring_reap(g, false); /* (what is there; the kernel's work waits for the batch) */
     struct io_uring_sqe *sqe = sqe_get(g);
     if (!sqe)
         return -EAGAIN;
@@ -617,7 +618,7 @@ void sy__uring_park(struct cpu *c, uint64_t deadline)
             read(g->evfd, &g->evbuf, sizeof g->evbuf) < 0) { /* (drained) */
         }
     }
-    ring_reap(g);
+    ring_reap(g, true);
     __atomic_store_n(&c->polling, 0, __ATOMIC_SEQ_CST);
     return;
 #endif
@@ -658,15 +659,17 @@ void sy__uring_park(struct cpu *c, uint64_t deadline)
     } else {
         ring_submit(g);
     }
-    ring_reap(g);
+    ring_reap(g, true);
     __atomic_store_n(&c->polling, 0, __ATOMIC_SEQ_CST);
 }
 
-/* cpu.c, idle: serve the ring without sleeping; true if it woke a task. */
+/* cpu.c, idle: serve the ring without sleeping; true if it woke a task.
+ * With one CPU the park that follows submits, in the same system call as
+ * its wait; with more, the CPU spins first: submit now. */
 bool sy__uring_poll_now(struct cpu *c)
 {
     struct ring *g = ring_of(c);
-    return g && ring_serve(g);
+    return g && ring_serve(g, rt.ncpu > 1);
 }
 
 /* cpu.c, the idle spin: has the kernel completions for c's ring? */
@@ -701,7 +704,7 @@ void sy__uring_events(struct cpu *c)
         __atomic_fetch_or(&c->events, EV_IO, __ATOMIC_RELAXED);
         return;
     }
-    ring_serve(g);
+    ring_serve(g, true);
 }
 
 /* io.c: kick a CPU parked in its ring on an eventfd (old kernels); false
