@@ -65,6 +65,8 @@
 #endif
 
 #define RING_ENTRIES 256
+#define RING_CQ_ENTRIES 4096 /* completions: one per connection at a burst, or the
+                                kernel keeps the rest back (overflow) */
 #define RING_BATCH 32   /* a busy CPU submits once this many requests wait */
 #define RING_WORKERS 4  /* the kernel's workers per ring, bounded and unbounded */
 #define RW_MAX 0x7ffff000u /* Linux's MAX_RW_COUNT: no transfer is longer */
@@ -156,7 +158,8 @@ int sy__uring_setup(struct cpu *c)
     };
     int err = -EINVAL;
     for (unsigned i = 0; i < sizeof flavours / sizeof *flavours && err == -EINVAL; i++) {
-        struct io_uring_params p = {.flags = flavours[i]};
+        struct io_uring_params p = {.flags = flavours[i] | IORING_SETUP_CQSIZE,
+                                    .cq_entries = RING_CQ_ENTRIES};
         err = io_uring_queue_init_params(RING_ENTRIES, &g->u, &p);
     }
     if (err) {
