@@ -240,6 +240,61 @@ static int init_accept_anyway(void *arg)
     return 0;
 }
 
+/* An accept in flight, ended by a kill, a deadline or a close of the
+ * listening socket: after a close nobody may be listening any more (a
+ * request left in flight would hold the socket open, and a connect would
+ * still succeed). */
+static int accept_victim(void *arg)
+{
+    int64_t dl = arg ? sy_now() + 30000000 : SY_FOREVER;
+    return -sy_accept_until(lfd, NULL, NULL, SOCK_CLOEXEC, dl);
+}
+
+static int init_accept_cancel(void *arg)
+{
+    (void)arg;
+    for (int how = BY_KILL; how <= BY_CLOSE; how++) {
+        lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(lfd >= 0);
+        laddr = (struct sockaddr_in){.sin_family = AF_INET,
+                                     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        CHECK_EQ(bind(lfd, (struct sockaddr *)&laddr, sizeof laddr), 0);
+        socklen_t len = sizeof laddr;
+        CHECK_EQ(getsockname(lfd, (struct sockaddr *)&laddr, &len), 0);
+        CHECK_EQ(listen(lfd, 16), 0);
+        int pid = sy_spawn(accept_victim, how == BY_DEADLINE ? (void *)1 : NULL, NULL);
+        CHECK(pid > 0);
+        until_asleep_in_io(pid);
+        if (how == BY_KILL)
+            CHECK_EQ(sy_kill(pid), 0);
+        else if (how == BY_CLOSE)
+            CHECK_EQ(sy_close(lfd), 0);
+        int st;
+        CHECK_EQ(sy_wait(pid, &st, 0), pid);
+        CHECK_EQ(st, how == BY_KILL ? EINTR : how == BY_DEADLINE ? ETIMEDOUT : EBADF);
+        int cl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(cl >= 0);
+        int r = sy_connect(cl, (struct sockaddr *)&laddr, sizeof laddr);
+        if (how == BY_CLOSE) {
+            CHECK_EQ(r, -ECONNREFUSED); /* nobody listens: the accept let go */
+        } else {
+            CHECK_EQ(r, 0);
+            int s = sy_accept(lfd, NULL, NULL, SOCK_CLOEXEC); /* still there to take */
+            CHECK(s >= 0);
+            CHECK_EQ(sy_close(s), 0);
+            CHECK_EQ(sy_close(lfd), 0);
+        }
+        CHECK_EQ(sy_close(cl), 0);
+    }
+    return 0;
+}
+
+static void test_accept_cancelled(void)
+{
+    run(1, init_accept_cancel);
+    run(2, init_accept_cancel);
+}
+
 static void test_accept_completes_anyway(void)
 {
     run(1, init_accept_anyway);
@@ -416,6 +471,7 @@ int main(void)
 {
     RUN(test_cancel_kill_deadline_close);
     RUN(test_many_cancelled_readers);
+    RUN(test_accept_cancelled);
     RUN(test_accept_completes_anyway);
     RUN(test_files_byte_for_byte);
     RUN(test_deadlock_quiet_then_found);
