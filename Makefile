@@ -125,7 +125,7 @@ endif
 
 SONAME  := libswitchyard.so.0
 SRCS    := src/cpu.c src/sched.c src/runq.c src/task.c src/timer.c src/preempt.c src/stack.c \
-           src/ps.c src/hostlock.c src/spinlock.c src/sleep.c src/wait.c src/sync.c src/chan.c src/io.c src/fileio.c \
+           src/ps.c src/hostlock.c src/spinlock.c src/sleep.c src/wait.c src/sync.c src/chan.c src/io.c src/epoll.c src/fileio.c \
            $(if $(filter 1,$(URING)),src/uring.c)
 ASRCS   := $(ARCHDIR)/switch.S
 OBJS    := $(SRCS:src/%.c=$(B)/obj/%.o) $(ASRCS:src/%.S=$(B)/obj/%.o)

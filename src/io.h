@@ -32,6 +32,13 @@ struct fdesc {
 
 HIDDEN struct fdesc *sy__fdesc_get(int fd, int *err);
 
+/* An fd's state is written under its lock (or atomically by a close from a
+ * thread that is not a CPU) and read without it on the try's fast path. */
+static inline int fd_state(const struct fdesc *d)
+{
+    return __atomic_load_n(&d->state, __ATOMIC_RELAXED);
+}
+
 /* The operations, with their arguments. */
 enum io_op { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_RECV, OP_SEND, OP_RECVMSG, OP_SENDMSG,
              OP_ACCEPT, OP_CONNECT, OP_POLL, OP_PREAD, OP_PWRITE, OP_FSYNC, OP_FDATASYNC,
@@ -63,8 +70,26 @@ static inline bool op_writes(enum io_op op)
 /* io.c: the backend, chosen by the first call (SY_IO_EPOLL, SY_IO_URING). */
 enum { SY_IO_NONE, SY_IO_EPOLL, SY_IO_URING };
 HIDDEN int sy__io_backend(struct cpu *c);
+
+/* epoll.c */
+HIDDEN ssize_t sy__epoll_op(struct cpu *c, enum io_op op, int fd, const struct io_args *a,
+                            int64_t deadline);
+HIDDEN int sy__epoll_connect(struct cpu *c, int fd, const struct sockaddr *addr,
+                             socklen_t addrlen, int64_t deadline);
+struct pollfd;
+HIDDEN int sy__epoll_poll_fds(struct cpu *c, struct pollfd *fds, unsigned long n,
+                              int64_t deadline);
+HIDDEN bool sy__epoll_waiting(void);
 HIDDEN int sy__io_epoll_fd(void);
 HIDDEN bool sy__io_epoll_poll(void);
+HIDDEN bool sy__epoll_is_poller(const struct cpu *c);
+HIDDEN bool sy__epoll_claim(struct cpu *c);
+HIDDEN void sy__epoll_unclaim(struct cpu *c);
+HIDDEN void sy__epoll_park(struct cpu *c, uint64_t deadline);
+HIDDEN void sy__epoll_kick(void);
+HIDDEN bool sy__epoll_poll_due(uint64_t now);
+HIDDEN void sy__epoll_events(void);
+HIDDEN void sy__epoll_fini(void);
 
 #if defined(SY_URING)
 /* uring.c */
