@@ -14,6 +14,10 @@
 #   make test LTO=1       -O3 and link-time optimisation (stale per-CPU data shows here)
 #   make test ARCH=aarch64   cross-built with aarch64-linux-gnu-gcc, run in qemu-user
 #   make test CC=clang    another compiler
+#   make test URING=0     without the io_uring backend (epoll only; the default
+#                         for ARCH=aarch64, which has no arm64 liburing here)
+# `make test` runs the I/O tests twice: on the default backend (io_uring where
+# the kernel allows it) and again with SY_IO=epoll (IO_TESTS below).
 # TEST_TIMEOUT_MULT=N multiplies every test's timeout (slow machines).
 # LOAD=1 runs the tests (any variant) beside one CPU-bound hog per core; LOAD=squeeze: on one core.
 
@@ -61,6 +65,23 @@ ifeq ($(ARCH),aarch64)
 endif
 LDLIBS   := -lrt
 
+# The io_uring backend (src/uring.c) needs liburing (Debian's liburing-dev).
+# URING=0 builds without it: the epoll backend only.  The AArch64 cross
+# build has no arm64 liburing here, and qemu-user may not pass io_uring's
+# system calls through: it is built with URING=0.  Linked dynamically: the
+# tick never preempts a task inside a shared library (preempt.c), so never
+# inside liburing's submit or wait while it has the ring half updated.
+ifeq ($(ARCH),aarch64)
+  ifneq ($(shell uname -m),aarch64)
+    URING ?= 0
+  endif
+endif
+URING ?= 1
+ifeq ($(URING),1)
+  BASE   += -DSY_URING
+  LDLIBS += -luring
+endif
+
 ifeq ($(SAN),asan)
   B        ?= build-asan
   BASE     += -DSY_ASAN -DSY_DEBUG -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -105,10 +126,10 @@ endif
 SONAME  := libswitchyard.so.0
 SRCS    := src/cpu.c src/sched.c src/runq.c src/task.c src/timer.c src/preempt.c src/stack.c \
            src/ps.c src/hostlock.c src/hostsync.c src/spinlock.c src/sleep.c src/wait.c src/sync.c src/chan.c \
-           src/io.c src/fileio.c src/handoff.c
+           src/io.c src/epoll.c src/fileio.c src/handoff.c $(if $(filter 1,$(URING)),src/uring.c)
 ASRCS   := $(ARCHDIR)/switch.S
 OBJS    := $(SRCS:src/%.c=$(B)/obj/%.o) $(ASRCS:src/%.S=$(B)/obj/%.o)
-HDRS    := include/switchyard.h src/internal.h src/runq.h src/wait.h src/hostsync.h src/san.h src/arch/arch.h \
+HDRS    := include/switchyard.h src/internal.h src/runq.h src/wait.h src/hostsync.h src/io.h src/san.h src/arch/arch.h \
            $(ARCHDIR)/arch.h
 
 TESTS   := $(patsubst tests/%.c,%,$(filter-out tests/test_%.h,$(wildcard tests/t_*.c)))
@@ -210,10 +231,15 @@ $(B)/examples/%: examples/%.c $(B)/libswitchyard.a
 demo: $(B)/examples/demo
 	@$(EMULATOR) $(B)/examples/demo
 
+# The I/O tests, run a second time on the epoll backend (SY_IO=epoll) when
+# the default is io_uring (URING=1), and t_iocancel a third time with the
+# parked rings woken through an eventfd (as on kernels before 6.7).
+IO_TESTS := $(filter t_io%,$(TESTS))
 test: $(TESTBIN)
 	@EMULATOR="$(EMULATOR)" LOAD="$(LOAD)" $(if $(STRESS_QUANTUM),SY_STRESS_QUANTUM_US=$(STRESS_QUANTUM)) \
 	    $(if $(STRESS_WATCHDOG),SY_STRESS_WATCHDOG=$(STRESS_WATCHDOG)) \
-	    tests/run.sh $(B)/tests $(TESTS)
+	    tests/run.sh $(B)/tests $(TESTS) \
+	    $(if $(filter 1,$(URING)),$(IO_TESTS:%=%:SY_IO=epoll) t_iocancel:SY_IO_WAKE=eventfd)
 
 # One core, as the peers' one-scheduler-thread benchmarks run.
 BENCH_CPU ?= $(shell echo $$(( $$(nproc) - 1 )))

@@ -1,8 +1,10 @@
 /*
  * b_io - echo servers under the same load, in one run (issue 8's
- * benchmark, first part): Switchyard's I/O calls on one CPU, a hand-written
- * C epoll loop (the upper bound for one thread), and Go 1.19's net
- * (GOMAXPROCS=1) when Go is installed.
+ * benchmark): Switchyard's I/O calls on one CPU on each backend
+ * (switchyard-uring: io_uring, the default; switchyard-epoll: SY_IO=epoll),
+ * a hand-written C epoll loop and a hand-written C liburing loop (the upper
+ * bounds for one thread), and Go 1.19's net (GOMAXPROCS=1) when Go is
+ * installed.
  *
  * Each server runs in a child process pinned to one core; the load client
  * (this process, one thread, its own epoll loop) runs on the other.  For
@@ -11,12 +13,25 @@
  * loopback the client pays the kernel's TCP work for both ends and
  * saturates first, so efficiency is what it cannot hide.
  *
- *   b_io [--tsv] all | pingpong | conns [SECONDS]
+ *   b_io [--tsv] all | pingpong | conns | accept | pread | idle [SECONDS]
  *     pingpong   one connection, 64-byte ping-pong: round trips/s, p50, p99
- *     conns      100 and 1000 connections, 64-byte ping-pong each: msgs/s
+ *     conns      100 and 1000 connections, 64-byte and 4 KiB ping-pong
+ *                each: messages (round trips) per second
+ *     accept     connections per second, one at a time: connect, a 1-byte
+ *                round trip, close (reset: no TIME_WAIT)
+ *     pread      4 KiB preads at random offsets of a cached 16 MiB file, 16
+ *                at a time, on one core: operations per second and the
+ *                process's CPU time per operation (the kernel's workers and
+ *                the epoll backend's worker threads included)
+ *     wake       what waking a parked CPU costs: a task on CPU 0 sends the
+ *                time on a channel every 300 us to a task on CPU 1, which
+ *                has parked meanwhile; p50 and p99 of send-to-run, with CPU
+ *                1 parked on its futex (no I/O in flight), in its ring (a
+ *                read in flight: the futex wait armed in the ring), and in
+ *                its ring woken through an eventfd (SY_IO_WAKE=eventfd)
  *     idle       10,000 idle connections: the server's CPU use over 2 s
  *                (must be ~0) and its memory (RSS) per connection
- *   b_io serve-sy PORT | serve-epoll PORT     (the servers, run by b_io)
+ *   b_io serve-sy PORT | serve-epoll PORT | serve-uring PORT  (the servers)
  *
  * Targets (issue 8): Switchyard on one CPU >= 0.9x the C loop on rate and
  * CPU per request, and ahead of Go on both.
@@ -41,7 +56,12 @@
 
 #include "bench.h"
 
+#if defined(SY_URING)
+#include <liburing.h>
+#endif
+
 #define MSG 64
+#define MAXMSG 4096
 
 static void pin(int core)
 {
@@ -150,6 +170,90 @@ static int serve_epoll(int port)
     return 0;
 }
 
+/* ------------------------------------------ the hand-written liburing loop */
+
+#if defined(SY_URING)
+/* One ring, one thread: a recv per connection in flight, a send after each
+ * recv, one accept in flight; submits and waits in one call per batch. */
+struct uconn {
+    int fd;
+    char buf[MAXMSG];
+};
+#define U_ACCEPT 1ull /* user_data: the accept; else a uconn *, | 1 for a send */
+
+static void u_recv(struct io_uring *r, struct uconn *c)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(r);
+    if (!sqe) {
+        io_uring_submit(r);
+        sqe = io_uring_get_sqe(r);
+    }
+    io_uring_prep_recv(sqe, c->fd, c->buf, sizeof c->buf, 0);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c);
+}
+
+static int serve_uring(int port)
+{
+    int lfd = listen_on(port);
+    struct io_uring r;
+    struct io_uring_params p = {.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+                                .cq_entries = 8192};
+    p.flags |= IORING_SETUP_CQSIZE;
+    if (io_uring_queue_init_params(4096, &r, &p) != 0) {
+        fprintf(stderr, "b_io: no io_uring\n");
+        return 1;
+    }
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r);
+    io_uring_prep_accept(sqe, lfd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, U_ACCEPT);
+    for (;;) {
+        io_uring_submit_and_wait(&r, 1);
+        struct io_uring_cqe *cqe;
+        unsigned head, n = 0;
+        io_uring_for_each_cqe(&r, head, cqe) {
+            n++;
+            uint64_t tag = cqe->user_data;
+            if (tag == U_ACCEPT) {
+                if (cqe->res >= 0) {
+                    struct uconn *c = malloc(sizeof *c);
+                    c->fd = cqe->res;
+                    int one = 1;
+                    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                    u_recv(&r, c);
+                }
+                sqe = io_uring_get_sqe(&r);
+                if (!sqe) {
+                    io_uring_submit(&r);
+                    sqe = io_uring_get_sqe(&r);
+                }
+                io_uring_prep_accept(sqe, lfd, NULL, NULL, SOCK_CLOEXEC);
+                io_uring_sqe_set_data64(sqe, U_ACCEPT);
+                continue;
+            }
+            struct uconn *c = (struct uconn *)(uintptr_t)(tag & ~1ull);
+            if (cqe->res <= 0) {
+                close(c->fd);
+                free(c);
+                continue;
+            }
+            if (tag & 1) { /* sent (whole: a ping-pong fits the buffer) */
+                u_recv(&r, c);
+                continue;
+            }
+            sqe = io_uring_get_sqe(&r);
+            if (!sqe) {
+                io_uring_submit(&r);
+                sqe = io_uring_get_sqe(&r);
+            }
+            io_uring_prep_send(sqe, c->fd, c->buf, (size_t)cqe->res, MSG_NOSIGNAL);
+            io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | 1);
+        }
+        io_uring_cq_advance(&r, n);
+    }
+    return 0;
+}
+#endif
+
 /* --------------------------------------------------------- the client */
 
 static uint64_t proc_cpu_ns(pid_t pid)
@@ -183,8 +287,8 @@ struct result {
     double p50, p99;   /* us, one connection only */
 };
 
-/* nconn connections, each a 64-byte ping-pong, for secs seconds. */
-static struct result load(int port, pid_t server, int nconn, double secs)
+/* nconn connections, each a ping-pong of msgsize bytes, for secs seconds. */
+static struct result load(int port, pid_t server, int nconn, int msgsize, double secs)
 {
     struct result res = {0};
     int ep = epoll_create1(0);
@@ -195,7 +299,7 @@ static struct result load(int port, pid_t server, int nconn, double secs)
     size_t nlat = 0;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    char msg[MSG], buf[MSG * 4];
+    char msg[MAXMSG], buf[MAXMSG * 4];
     memset(msg, 'x', sizeof msg);
     for (int i = 0; i < nconn; i++) {
         fds[i] = socket(AF_INET, SOCK_STREAM, 0);
@@ -221,7 +325,7 @@ static struct result load(int port, pid_t server, int nconn, double secs)
     bool measuring = false;
     for (int i = 0; i < nconn; i++) {
         sent_at[i] = now_ns();
-        if (write(fds[i], msg, MSG) != MSG)
+        if (write(fds[i], msg, (size_t)msgsize) != msgsize)
             exit(1);
     }
     struct epoll_event evs[256];
@@ -246,9 +350,9 @@ static struct result load(int port, pid_t server, int nconn, double secs)
                 exit(1);
             }
             got[i] += (int)r;
-            if (got[i] < MSG)
+            if (got[i] < msgsize)
                 continue;
-            got[i] -= MSG;
+            got[i] -= msgsize;
             uint64_t now = now_ns();
             if (measuring) {
                 count++;
@@ -256,7 +360,7 @@ static struct result load(int port, pid_t server, int nconn, double secs)
                     lat[nlat++] = now - sent_at[i];
             }
             sent_at[i] = now;
-            if (write(fds[i], msg, MSG) != MSG)
+            if (write(fds[i], msg, (size_t)msgsize) != msgsize)
                 exit(1);
         }
     }
@@ -277,6 +381,257 @@ static struct result load(int port, pid_t server, int nconn, double secs)
     free(got);
     free(lat);
     return res;
+}
+
+/* Connections one at a time for secs seconds: connect, a 1-byte round
+ * trip (the server has accepted and runs the connection), close with a
+ * reset (no TIME_WAIT to run out of ports). */
+static struct result accept_load(int port, pid_t server, double secs)
+{
+    struct result res = {0};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    uint64_t start = now_ns(), measure_from = start + 300000000ull;
+    uint64_t end = measure_from + (uint64_t)(secs * 1e9), cpu0 = 0, count = 0;
+    bool measuring = false;
+    for (;;) {
+        uint64_t t = now_ns();
+        if (!measuring && t >= measure_from) {
+            measuring = true;
+            cpu0 = proc_cpu_ns(server);
+            start = t;
+        }
+        if (t >= end)
+            break;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        char c = 'a';
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 || write(fd, &c, 1) != 1 ||
+            read(fd, &c, 1) != 1) {
+            perror("b_io: accept load");
+            exit(1);
+        }
+        close(fd);
+        if (measuring)
+            count++;
+    }
+    uint64_t cpu1 = proc_cpu_ns(server);
+    double el = (double)(now_ns() - start) / 1e9;
+    res.rate = (double)count / el;
+    res.cpu_us = count ? (double)(cpu1 - cpu0) / 1e3 / (double)count : 0;
+    return res;
+}
+
+/* ------------------------------------------------------------ pread */
+
+#define PREAD_FILE (16u << 20)
+#define PREAD_DEPTH 16
+static int pread_fd;
+static double pread_secs;
+static uint64_t pread_ops, pread_end;
+
+static uint64_t self_cpu_ns(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
+           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
+}
+
+static uint64_t rnd_off(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return (*x % (PREAD_FILE / 4096)) * 4096;
+}
+
+static int pread_task(void *arg)
+{
+    uint64_t x = 88172645463325252ull + (uint64_t)(long)arg;
+    char buf[4096];
+    while (now_ns() < pread_end) {
+        if (sy_pread(pread_fd, buf, sizeof buf, (off_t)rnd_off(&x)) != 4096)
+            abort();
+        pread_ops++; /* (one CPU) */
+    }
+    return 0;
+}
+
+static int pread_init(void *arg)
+{
+    (void)arg;
+    bench_spawn_wait(pread_task, PREAD_DEPTH);
+    return 0;
+}
+
+/* In a child pinned to core 0: 4 KiB preads for secs seconds by `kind`. */
+static void pread_run(const char *kind, struct result *res)
+{
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        pin(0);
+        uint64_t c0 = self_cpu_ns(), t0 = now_ns(), ops = 0;
+        pread_end = t0 + (uint64_t)(pread_secs * 1e9);
+        if (!strncmp(kind, "switchyard", 10)) {
+            setenv("SY_IO", strcmp(kind, "switchyard-epoll") ? "uring" : "epoll", 1);
+            sy_config cfg = {.ncpu = 1};
+            sy_run(&cfg, pread_init, NULL);
+            ops = pread_ops;
+        } else if (!strcmp(kind, "pread-loop")) {
+            uint64_t x = 88172645463325252ull;
+            char buf[4096];
+            while (now_ns() < pread_end) {
+                if (pread(pread_fd, buf, sizeof buf, (off_t)rnd_off(&x)) != 4096)
+                    abort();
+                ops++;
+            }
+#if defined(SY_URING)
+        } else { /* uring-loop: PREAD_DEPTH reads in flight */
+            struct io_uring r;
+            struct io_uring_params p = {.flags = IORING_SETUP_SINGLE_ISSUER |
+                                                 IORING_SETUP_DEFER_TASKRUN};
+            static char bufs[PREAD_DEPTH][4096];
+            uint64_t x = 88172645463325252ull;
+            if (io_uring_queue_init_params(64, &r, &p) != 0)
+                _exit(1);
+            unsigned w[2] = {4, 4};
+            io_uring_register_iowq_max_workers(&r, w);
+            for (int i = 0; i < PREAD_DEPTH; i++) {
+                struct io_uring_sqe *sqe = io_uring_get_sqe(&r);
+                io_uring_prep_read(sqe, pread_fd, bufs[i], 4096, rnd_off(&x));
+                io_uring_sqe_set_data64(sqe, (uint64_t)i);
+            }
+            while (now_ns() < pread_end) {
+                io_uring_submit_and_wait(&r, 1);
+                struct io_uring_cqe *cqe;
+                unsigned head, n = 0;
+                io_uring_for_each_cqe(&r, head, cqe) {
+                    n++;
+                    if (cqe->res != 4096)
+                        abort();
+                    ops++;
+                    struct io_uring_sqe *sqe = io_uring_get_sqe(&r);
+                    io_uring_prep_read(sqe, pread_fd, bufs[cqe->user_data], 4096, rnd_off(&x));
+                    io_uring_sqe_set_data64(sqe, cqe->user_data);
+                }
+                io_uring_cq_advance(&r, n);
+            }
+#endif
+        }
+        double el = (double)(now_ns() - t0) / 1e9;
+        struct result out = {.rate = (double)ops / el,
+                             .cpu_us = ops ? (double)(self_cpu_ns() - c0) / 1e3 / (double)ops : 0};
+        if (write(pfd[1], &out, sizeof out) != sizeof out)
+            _exit(1);
+        _exit(0);
+    }
+    close(pfd[1]);
+    if (pid > 0 && read(pfd[0], res, sizeof *res) != sizeof *res)
+        memset(res, 0, sizeof *res);
+    close(pfd[0]);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+}
+
+/* ------------------------------------------------------------- wake */
+
+#define WAKES 2000
+static sy_chan *wake_ch;
+static int wake_pipe[2];
+static bool wake_io;
+static uint64_t wake_lat[WAKES];
+
+static int wake_reader(void *arg) /* a read in flight on CPU 1 until the end */
+{
+    (void)arg;
+    char c;
+    return (int)sy_read(wake_pipe[0], &c, 1);
+}
+
+static int wake_receiver(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < WAKES; i++) {
+        uint64_t sent;
+        if (sy_chan_recv(wake_ch, &sent) != 0)
+            abort();
+        wake_lat[i] = now_ns() - sent;
+    }
+    return 0;
+}
+
+static int wake_sender(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < WAKES; i++) {
+        sy_nanosleep(300000); /* CPU 1 spins 50 us, then parks */
+        uint64_t t = now_ns();
+        if (sy_chan_send(wake_ch, &t) != 0)
+            abort();
+    }
+    return 0;
+}
+
+static int wake_init(void *arg)
+{
+    (void)arg;
+    sy_attr on1 = {.flags = SY_ATTR_PIN, .cpu = 1}, on0 = {.flags = SY_ATTR_PIN, .cpu = 0};
+    sy_chan_create(&wake_ch, sizeof(uint64_t), 0);
+    if (wake_io) {
+        if (pipe(wake_pipe) != 0)
+            abort();
+        sy_spawn(wake_reader, NULL, &on1);
+    }
+    int r = sy_spawn(wake_receiver, NULL, &on1);
+    sy_spawn(wake_sender, NULL, &on0);
+    sy_wait(r, NULL, 0);
+    if (wake_io)
+        sy_write(wake_pipe[1], "x", 1);
+    while (sy_wait(-1, NULL, 0) > 0)
+        ;
+    sy_chan_destroy(wake_ch);
+    return 0;
+}
+
+/* In a child: p50 and p99 in us of the wake of a parked CPU. */
+static void wake_run(const char *kind, double *p50, double *p99)
+{
+    int pfd[2];
+    *p50 = *p99 = 0;
+    if (pipe(pfd) != 0)
+        return;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        wake_io = strcmp(kind, "futex-park") != 0;
+        setenv("SY_IO", "uring", 1);
+        if (!strcmp(kind, "ring-eventfd"))
+            setenv("SY_IO_WAKE", "eventfd", 1);
+        if (!strcmp(kind, "epoll-poller"))
+            setenv("SY_IO", "epoll", 1);
+        sy_config cfg = {.ncpu = 2, .flags = SY_PIN_CPUS};
+        sy_run(&cfg, wake_init, NULL);
+        qsort(wake_lat, WAKES, sizeof *wake_lat, cmp_u64);
+        double out[2] = {(double)wake_lat[WAKES / 2] / 1e3, (double)wake_lat[WAKES * 99 / 100] / 1e3};
+        if (write(pfd[1], out, sizeof out) != sizeof out)
+            _exit(1);
+        _exit(0);
+    }
+    close(pfd[1]);
+    double in[2];
+    if (pid > 0 && read(pfd[0], in, sizeof in) == sizeof in) {
+        *p50 = in[0];
+        *p99 = in[1];
+    }
+    close(pfd[0]);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
 }
 
 static long proc_rss_kib(pid_t pid)
@@ -381,8 +736,14 @@ static bool start_server(struct server *s, const char *kind, int port)
                   "\"$0\" build -o /tmp/b_io-echo-go bench/go/echo.go && exec /tmp/b_io-echo-go \"$1\"",
                   getenv("B_IO_GO"), ps, (char *)NULL);
         } else {
-            execl(self_path, self_path, !strcmp(kind, "switchyard") ? "serve-sy" : "serve-epoll", ps,
-                  (char *)NULL);
+            const char *mode = !strncmp(kind, "switchyard", 10) ? "serve-sy"
+                               : !strcmp(kind, "uring-loop")    ? "serve-uring"
+                                                                : "serve-epoll";
+            if (!strcmp(kind, "switchyard-epoll"))
+                setenv("SY_IO", "epoll", 1);
+            else
+                unsetenv("SY_IO");
+            execl(self_path, self_path, mode, ps, (char *)NULL);
         }
         _exit(127);
     }
@@ -409,17 +770,51 @@ static void stop_server(struct server *s)
     waitpid(s->pid, NULL, 0);
 }
 
-static void io_report(const char *bench, const char *server, struct result r, bool lat)
+static void io_report(const char *bench, const char *server, struct result r, bool lat,
+                      const char *unit)
 {
     if (bench_tsv) {
-        printf("%s\t%s_rate\t%.0f\trt/s\n", server, bench, r.rate);
-        printf("%s\t%s_cpu\t%.2f\tus/rt\n", server, bench, r.cpu_us);
+        printf("%s\t%s_rate\t%.0f\t%s/s\n", server, bench, r.rate, unit);
+        printf("%s\t%s_cpu\t%.2f\tus/%s\n", server, bench, r.cpu_us, unit);
         return;
     }
-    printf("Benchmark%s/%s \t%12.0f rt/s\t%8.2f us-cpu/rt", bench, server, r.rate, r.cpu_us);
+    printf("Benchmark%s/%s \t%12.0f %s/s\t%8.2f us-cpu/%s", bench, server, r.rate, unit, r.cpu_us,
+           unit);
     if (lat)
         printf("\t%8.1f us-p50\t%8.1f us-p99", r.p50, r.p99);
     printf("\n");
+    fflush(stdout);
+}
+
+/* Each Switchyard row against the best hand-written C loop of the run
+ * (the highest rate; the lowest CPU per request) and against Go. */
+static void compare(const char *bench, const char **kinds, int n, const struct result *res)
+{
+    if (bench_tsv)
+        return;
+    double rate = 0, cpu = 0, go_rate = 0, go_cpu = 0;
+    for (int k = 0; k < n; k++) {
+        if (res[k].rate > 0 && !strncmp(kinds[k], "switchyard", 10))
+            continue;
+        if (res[k].rate > 0 && !strcmp(kinds[k], "go")) {
+            go_rate = res[k].rate;
+            go_cpu = res[k].cpu_us;
+        } else if (res[k].rate > 0) {
+            rate = res[k].rate > rate ? res[k].rate : rate;
+            cpu = cpu == 0 || res[k].cpu_us < cpu ? res[k].cpu_us : cpu;
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        if (strncmp(kinds[k], "switchyard", 10) || res[k].rate <= 0)
+            continue;
+        if (rate > 0)
+            printf("# %s: %s / best C loop: rate %.2fx, CPU per request %.2fx (lower is "
+                   "better); target rate >= 0.9x, CPU <= 1.11x\n",
+                   bench, kinds[k], res[k].rate / rate, res[k].cpu_us / cpu);
+        if (go_rate > 0)
+            printf("# %s: %s / Go: rate %.2fx, CPU per request %.2fx\n", bench, kinds[k],
+                   res[k].rate / go_rate, res[k].cpu_us / go_cpu);
+    }
     fflush(stdout);
 }
 
@@ -430,7 +825,11 @@ int main(int argc, char **argv)
         return serve_sy(atoi(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "serve-epoll"))
         return serve_epoll(atoi(argv[2]));
-    int a = bench_args(argc, argv, "all|pingpong|conns|idle [SECONDS]");
+#if defined(SY_URING)
+    if (argc >= 3 && !strcmp(argv[1], "serve-uring"))
+        return serve_uring(atoi(argv[2]));
+#endif
+    int a = bench_args(argc, argv, "all|pingpong|conns|accept|pread|wake|idle [SECONDS]");
     const char *what = argv[a];
     double secs = a + 1 < argc ? atof(argv[a + 1]) : 2.0;
     signal(SIGPIPE, SIG_IGN);
@@ -439,13 +838,52 @@ int main(int argc, char **argv)
     if (!go && access("/usr/lib/go-1.19/bin/go", X_OK) == 0)
         setenv("B_IO_GO", "/usr/lib/go-1.19/bin/go", 1);
     bool have_go = getenv("B_IO_GO") && access("bench/go/echo.go", R_OK) == 0;
-    const char *kinds[] = {"switchyard", "epoll-loop", "go"};
-    int nkinds = have_go ? 3 : 2;
+    /* the C loops' best is the reference; the io_uring rows only where
+     * this build and kernel have it */
+    const char *kinds[8];
+    int nkinds = 0;
+#if defined(SY_URING)
+    struct io_uring probe;
+    bool have_uring = io_uring_queue_init(8, &probe, 0) == 0;
+    if (have_uring)
+        io_uring_queue_exit(&probe);
+#else
+    bool have_uring = false;
+#endif
+    if (have_uring)
+        kinds[nkinds++] = "switchyard-uring";
+    kinds[nkinds++] = "switchyard-epoll";
+    kinds[nkinds++] = "epoll-loop";
+    if (have_uring)
+        kinds[nkinds++] = "uring-loop";
+    if (have_go)
+        kinds[nkinds++] = "go";
     if (!have_go)
         printf("# Go or bench/go/echo.go not found (run from the project root): no Go rows\n");
-    struct { const char *name; int nconn; } runs[] = {{"PingPong64/c1", 1}, {"PingPong64/c100", 100},
-                                                       {"PingPong64/c1000", 1000}};
+    if (!have_uring)
+        printf("# no io_uring in this build (URING=0) or kernel: no io_uring rows\n");
+    struct { const char *name; int nconn, msg; } runs[] = {
+        {"PingPong64/c1", 1, 64},        {"PingPong64/c100", 100, 64},
+        {"PingPong64/c1000", 1000, 64},  {"PingPong4K/c100", 100, 4096},
+        {"PingPong4K/c1000", 1000, 4096}, {"Accept", 0, 0}};
+    enum { NRUNS = sizeof runs / sizeof *runs };
     int port = 20000 + (int)(getpid() % 10000); /* below the ephemeral ports (32768-) */
+    if (!strcmp(what, "wake") || !strcmp(what, "all")) {
+        const char *wk[] = {"futex-park", "ring-futex", "ring-eventfd", "epoll-poller"};
+        for (int k = have_uring ? 0 : 3; k < 4; k++) {
+            if (k == 0 && !have_uring)
+                continue;
+            double p50, p99;
+            wake_run(wk[k], &p50, &p99);
+            if (bench_tsv)
+                printf("%s\twake_p50\t%.1f\tus\n%s\twake_p99\t%.1f\tus\n", wk[k], p50, wk[k], p99);
+            else
+                printf("BenchmarkWake/%s \t%8.1f us-p50\t%8.1f us-p99\n", wk[k], p50, p99);
+            fflush(stdout);
+        }
+        if (!strcmp(what, "wake"))
+            return 0;
+    }
     if (!strcmp(what, "idle") || !strcmp(what, "all")) {
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -477,31 +915,56 @@ int main(int argc, char **argv)
         if (!strcmp(what, "idle"))
             return 0;
     }
-    struct result best[3][3] = {{{0}}};
-    for (int r = 0; r < 3; r++) {
+    for (int r = 0; r < NRUNS; r++) {
         if (!strcmp(what, "pingpong") && r > 0)
             continue;
-        if (!strcmp(what, "conns") && r == 0)
+        if (!strcmp(what, "conns") && (r == 0 || runs[r].nconn == 0))
             continue;
+        if (!strcmp(what, "accept") && runs[r].nconn != 0)
+            continue;
+        if (!strcmp(what, "pread") || !strcmp(what, "idle"))
+            break;
+        struct result res[8] = {{0}};
         for (int k = 0; k < nkinds; k++) {
             struct server s;
             if (!start_server(&s, kinds[k], port++)) {
                 printf("# %s: did not start\n", kinds[k]);
                 continue;
             }
-            struct result res = load(s.port, s.pid, runs[r].nconn, secs);
+            res[k] = runs[r].nconn ? load(s.port, s.pid, runs[r].nconn, runs[r].msg, secs)
+                                   : accept_load(s.port, s.pid, secs);
             stop_server(&s);
-            best[r][k] = res;
-            io_report(runs[r].name, kinds[k], res, runs[r].nconn == 1);
+            io_report(runs[r].name, kinds[k], res[k], runs[r].nconn == 1,
+                      runs[r].nconn ? "rt" : "conn");
         }
-        if (!bench_tsv && best[r][0].rate > 0 && best[r][1].rate > 0)
-            printf("# %s: switchyard / C epoll loop: rate %.2fx, CPU per round trip %.2fx (lower "
-                   "is better); target rate >= 0.9x, CPU <= 1.11x\n",
-                   runs[r].name, best[r][0].rate / best[r][1].rate,
-                   best[r][0].cpu_us / best[r][1].cpu_us);
-        if (!bench_tsv && nkinds == 3 && best[r][0].rate > 0 && best[r][2].rate > 0)
-            printf("# %s: switchyard / Go: rate %.2fx, CPU per round trip %.2fx\n", runs[r].name,
-                   best[r][0].rate / best[r][2].rate, best[r][0].cpu_us / best[r][2].cpu_us);
+        compare(runs[r].name, kinds, nkinds, res);
+    }
+    if (!strcmp(what, "pread") || !strcmp(what, "all")) {
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/b_io-pread.%d", (int)getpid());
+        pread_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        static char chunk[1 << 16];
+        memset(chunk, 'p', sizeof chunk);
+        for (unsigned off = 0; off < PREAD_FILE; off += sizeof chunk)
+            if (pwrite(pread_fd, chunk, sizeof chunk, off) != (ssize_t)sizeof chunk)
+                exit(1);
+        unlink(path);
+        pread_secs = secs;
+        const char *pk[4];
+        int npk = 0;
+        if (have_uring)
+            pk[npk++] = "switchyard-uring";
+        pk[npk++] = "switchyard-epoll";
+        pk[npk++] = "pread-loop";
+        if (have_uring)
+            pk[npk++] = "uring-loop";
+        struct result res[4] = {{0}};
+        for (int k = 0; k < npk; k++) {
+            pread_run(pk[k], &res[k]);
+            io_report("Pread4K", pk[k], res[k], false, "op");
+        }
+        compare("Pread4K", pk, npk, res);
+        close(pread_fd);
     }
     return 0;
 }

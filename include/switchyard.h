@@ -536,15 +536,37 @@ SY_API int sy_select(sy_select_case *cases, int ncases, int64_t deadline);
  * a kill point (-EINTR; nothing was transferred).  Outside tasks they
  * return -EPERM.
  *
- * Backend: one edge-triggered epoll for the runtime (Go's netpoller): a task
- * tries the operation without blocking and, if the fd is not ready, sleeps
- * on the fd's waiter queue until the poller sees it ready.  One idle CPU at
- * a time sleeps in epoll_wait; busy CPUs poll at their ticks; a program
- * whose every task waits on an fd is not deadlocked.
+ * Backends (sy_io_backend() says which runs):
+ *   - io_uring (the default), through liburing: one ring per CPU.  A task
+ *     puts its request in its CPU's ring and sleeps; the CPU submits its
+ *     tasks' requests in batches and hands out the completions, which wake
+ *     the tasks (they may then run on another CPU).  A CPU with nothing to
+ *     run but requests in flight sleeps in its ring.  A kill, a deadline or
+ *     a sy_close while a request is in flight cancels it, and the call
+ *     returns only once the kernel is done with the buffer: the error if the
+ *     request was cancelled, what it transferred if it completed anyway
+ *     (an accept or openat that completed anyway has its new fd closed).
+ *     Files go through the ring too (the kernel's workers, 4 per CPU).
+ *   - epoll, when the ring cannot be set up - a kernel without io_uring
+ *     (before 5.19 features are missing too, and it falls back), the
+ *     kernel.io_uring_disabled sysctl, a seccomp profile that refuses it
+ *     (Docker's default returns EPERM), a build with URING=0 (the AArch64
+ *     cross build), an emulator without the system calls (ENOSYS) - or
+ *     when the environment says SY_IO=epoll.  One edge-triggered epoll for
+ *     the runtime (Go's netpoller): a task tries the operation without
+ *     blocking and, if the fd is not ready, sleeps on the fd's waiter queue
+ *     until the poller sees it ready.  One idle CPU at a time sleeps in
+ *     epoll_wait; busy CPUs poll at their ticks.  Files run on a pool of
+ *     worker threads (below).
+ * The backend is chosen once per sy_run, by the first call that needs one.
+ * On both, a program whose every task waits on I/O is not deadlocked.
+ * sy_poll waits through the epoll on both.
  *
  * What this means for your fds:
- *   - the runtime sets O_NONBLOCK on an fd the first time a task waits on
- *     it (as Go does), and leaves it set;
+ *   - epoll: the runtime sets O_NONBLOCK on an fd the first time a task
+ *     waits on it (as Go does), and leaves it set (sy_poll does so on both
+ *     backends); the ring leaves the flags alone, and polls an fd that you
+ *     made non-blocking before it tries again;
  *   - sy_close (or a plain close(), which the library interposes) from a
  *     task wakes the tasks waiting on the fd with -EBADF and forgets the
  *     fd, so that the number's next life starts afresh; a close() from a
@@ -552,15 +574,14 @@ SY_API int sy_select(sy_select_case *cases, int ncases, int64_t deadline);
  *     library (fclose's) is not seen: sy_close such fds first;
  *   - sy_write and sy_send write the whole buffer, as the blocking calls do
  *     (a deadline or a kill midway returns the count written);
- *   - sy_readv, sy_writev, sy_recv... on a regular file run on the task's
- *     CPU and block it while the disk works (sy_read, sy_write do not).
+ *   - epoll: sy_readv, sy_writev, sy_recv... on a regular file run on the
+ *     task's CPU and block it while the disk works (sy_read, sy_write do not).
  *
- * Files: epoll cannot wait for regular files, so sy_read and sy_write on
- * one, and the calls below, run on a small pool of worker threads (4 at
- * most, started on demand) while the task sleeps.  They run to completion:
- * a kill takes effect at the task's next kill point, and they have no
- * deadline (the worker uses the buffer until the call returns).
- * Not yet: io_uring. */
+ * Files: epoll cannot wait for regular files, so there sy_read and sy_write
+ * on one, and the calls below, run on a small pool of worker threads (4 at
+ * most, started on demand) while the task sleeps.  On both backends the
+ * calls below run to completion: a kill takes effect at the task's next
+ * kill point, and they have no deadline. */
 SY_API ssize_t sy_read(int fd, void *buf, size_t n);
 SY_API ssize_t sy_read_until(int fd, void *buf, size_t n, int64_t deadline);
 SY_API ssize_t sy_write(int fd, const void *buf, size_t n);
@@ -599,6 +620,9 @@ SY_API int sy_openat(int dirfd, const char *path, int flags, mode_t mode);
  * the deadline (as poll's timeout), -EINTR, -EINVAL (NULL fds with n > 0,
  * or n above the process's fd limit), -ENOMEM. */
 SY_API int sy_poll(struct pollfd *fds, nfds_t n, int64_t deadline);
+/* The I/O backend of this run: "io_uring" or "epoll" (chosen now if no
+ * call has yet); NULL outside tasks. */
+SY_API const char *sy_io_backend(void);
 
 /* ------------------------------------------------------------ preemption */
 

@@ -108,6 +108,8 @@ static bool spin_for_events(struct cpu *c)
                 return true;
             cpu_relax();
         }
+        if (sy__io_ready(c))
+            return true; /* completions for its ring (uring.c) */
         if (sy__now_ns() >= until)
             return false;
     }

@@ -14,7 +14,8 @@
  * Workers start on demand, at most FILE_WORKERS of them, block every
  * signal, sleep on a futex when the queue is empty, and stop with the
  * runtime.  Tasks waiting for jobs count as waiting on I/O (io.c): not a
- * deadlock.
+ * deadlock.  On the io_uring backend, the ring does all this instead
+ * (uring.c), with the kernel's workers.
  */
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -24,7 +25,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "io.h"
 #include "runq.h"
 #include "wait.h"
 
@@ -206,6 +207,16 @@ static ssize_t file_op(struct job *j)
     struct cpu *c = this_cpu();
     if (!c)
         return -EPERM;
+    if (sy__io_backend(c) == SY_IO_URING) { /* the ring's own workers instead */
+        static const enum io_op ops[] = {
+            [F_READ] = OP_READ,         [F_WRITE] = OP_WRITE,   [F_PREAD] = OP_PREAD,
+            [F_PWRITE] = OP_PWRITE,     [F_FSYNC] = OP_FSYNC,   [F_FDATASYNC] = OP_FDATASYNC,
+            [F_OPENAT] = OP_OPENAT,
+        };
+        struct io_args a = {.buf = j->buf, .cbuf = j->cbuf, .n = j->n, .off = j->off,
+                            .path = j->path, .flags = j->flags, .mode = j->mode};
+        return sy__uring_op(c, ops[j->op], j->fd, &a, SY_FOREVER);
+    }
     struct task *p = c->curr;
     j->cpu = c;
     j->done = 0;

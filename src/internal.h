@@ -339,6 +339,7 @@ struct cpu {
     int polling;              /* 1 while it is the poller (io.c): a kick
                                  writes the eventfd instead of the futex */
     void *file_done;          /* file jobs finished by workers (fileio.c) */
+    void *ring;               /* its io_uring (uring.c), made by its own thread */
     struct task *inbox;       /* RUNNABLE tasks handed over by other CPUs */
     struct cpu *steal_req;    /* an idle CPU that asked it for work */
     int detached;             /* 1: its P went to another bundle, or it is a
@@ -596,7 +597,8 @@ HIDDEN bool sy__io_poll_now(void);
 HIDDEN bool sy__io_claim(struct cpu *c);
 HIDDEN void sy__io_park(struct cpu *c, uint64_t deadline);
 HIDDEN void sy__io_unclaim(struct cpu *c);
-HIDDEN void sy__io_kick(void);
+HIDDEN void sy__io_kick(struct cpu *c);
+HIDDEN bool sy__io_ready(struct cpu *c);
 HIDDEN bool sy__io_poll_due(uint64_t now);
 HIDDEN void sy__io_events(void);
 HIDDEN void sy__io_fini(void);

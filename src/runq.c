@@ -40,6 +40,7 @@
  * Spawning and reaping a million empty tasks on 2 CPUs: 215 ns a task when
  * the idle CPU took half of them, 104 when they stay.
  */
+#include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -51,9 +52,9 @@ void sy__kick(struct cpu *c)
 {
     if (__atomic_exchange_n(&c->parked, 0, __ATOMIC_SEQ_CST)) {
         if (__atomic_load_n(&c->polling, __ATOMIC_SEQ_CST))
-            sy__io_kick(); /* asleep in epoll_wait (io.c) */
-        else
-            syscall(SYS_futex, &c->parked, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+            sy__io_kick(c); /* asleep in epoll_wait, or in its ring (io.c) */
+        else /* all: a futex wait armed in its ring (uring.c) waits here too */
+            syscall(SYS_futex, &c->parked, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
     }
 }
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # tests/run.sh DIR TEST... - run each test program in its own process with a
 # timeout, print one line per test, and end with "N passed, N failed".
+#   A TEST of the form NAME:VAR=VALUE runs NAME with VAR=VALUE in its
+#   environment (the Makefile runs the I/O tests again with SY_IO=epoll).
 #   EMULATOR="valgrind ..." or "qemu-aarch64 -L ..." runs each under it;
 #   TEST_TIMEOUT_MULT=N multiplies every timeout (slow machines, emulators);
 #   LOAD=1 runs the suite on a loaded machine: one CPU-bound hog per core
@@ -76,7 +78,11 @@ for t in "$@"; do
     # In the background and waited for, so that a signal (Ctrl-C) reaches
     # the trap at once rather than after the test.
     # shellcheck disable=SC2086
-    timeout -k 5 "$limit" ${pin[@]+"${pin[@]}"} ${EMULATOR:-} "$dir/$t" >"$log" 2>&1 </dev/null &
+    prog=${t%%:*}
+    envs=()
+    [ "$prog" != "$t" ] && envs=(env "${t#*:}")
+    timeout -k 5 "$limit" ${pin[@]+"${pin[@]}"} ${envs[@]+"${envs[@]}"} ${EMULATOR:-} "$dir/$prog" \
+        >"$log" 2>&1 </dev/null &
     current=$!
     wait "$current"
     rc=$?
