@@ -243,6 +243,12 @@ bool sy__handoff_probe(struct cpu *b, struct task *t, void *uc)
      * to itself, as the program asked: on one CPU nothing else runs */
     if (t->preempt_count || t->nopreempt)
         return false;
+    /* some task holds a lock that belongs to a host thread (a FILE lock, a
+     * robust or process-shared mutex: hostsync.c); it must unlock from that
+     * thread, and a hand-off would move it, asleep or queued here, to a
+     * spare's: no hand-off meanwhile */
+    if (__atomic_load_n(&sy__thread_owned_holds, __ATOMIC_RELAXED))
+        return false;
     /* mid-switch (curr is already the next task, we still stand on the
      * previous one's stack, or the host thread's), the run queue may hold
      * a task whose context is not saved yet: never move it then */

@@ -112,28 +112,46 @@ __attribute__((constructor)) static void hostlock_ctor(void)
 /* ------------------------------------------- counting, and polling */
 
 /* A real acquire returned r: count it in the calling task if it took the
- * lock (ok, or EOWNERDEAD: a robust mutex whose owner died). */
-static inline int counted(int r, int ok)
+ * lock (ok, or EOWNERDEAD: a robust mutex whose owner died).  `owned`: the
+ * lock belongs to the host thread (a mutex or rwlock of glibc's, not a
+ * spinlock, which has no owner): the task must stay on it. */
+static inline int counted_as(int r, int ok, bool owned)
 {
     if (r == ok || r == EOWNERDEAD) {
         struct cpu *c;
         struct task *t = hs_task(&c);
-        if (t)
+        if (t) {
+            if (owned)
+                hs_thread_owned(1);
             hs_held(t);
+        }
     }
     return r;
 }
 
+static inline int counted(int r, int ok)
+{
+    return counted_as(r, ok, true);
+}
+
 /* A real release returned r. */
-static inline int uncounted(int r, int ok)
+static inline int uncounted_as(int r, int ok, bool owned)
 {
     if (r == ok) {
         struct cpu *c;
         struct task *t = hs_task(&c);
-        if (t)
+        if (t && t->host_locks) {
+            if (owned)
+                hs_thread_owned(-1);
             hs_released(t, true);
+        }
     }
     return r;
+}
+
+static inline int uncounted(int r, int ok)
+{
+    return uncounted_as(r, ok, true);
 }
 
 /* The deadline of a timed call (SY_FOREVER for the others); EINVAL. */
@@ -491,18 +509,18 @@ PUBLIC int pthread_spin_lock(pthread_spinlock_t *l)
     struct cpu *c;
     struct task *t = hs_task(&c);
     if (!t || sy__hostsync_off)
-        return counted(REAL(pthread_spin_lock)(l), 0);
-    return counted(sy__hspin_lock(l, t), 0);
+        return counted_as(REAL(pthread_spin_lock)(l), 0, false);
+    return counted_as(sy__hspin_lock(l, t), 0, false);
 }
 
 PUBLIC int pthread_spin_trylock(pthread_spinlock_t *l)
 {
-    return counted(REAL(pthread_spin_trylock)(l), 0);
+    return counted_as(REAL(pthread_spin_trylock)(l), 0, false);
 }
 
 PUBLIC int pthread_spin_unlock(pthread_spinlock_t *l)
 {
-    return uncounted(REAL(pthread_spin_unlock)(l), 0);
+    return uncounted_as(REAL(pthread_spin_unlock)(l), 0, false);
 }
 
 /* ----------------------------------------------------- pthread barriers */
@@ -642,8 +660,10 @@ PUBLIC void flockfile(FILE *f)
     struct task *t = hs_task(&c);
     if (!t || sy__hostsync_off) {
         REAL(flockfile)(f);
-        if (t)
+        if (t) {
+            hs_thread_owned(1);
             hs_held(t);
+        }
         return;
     }
     sy__hfile_lock(f, t, c);
@@ -664,8 +684,10 @@ PUBLIC void funlockfile(FILE *f)
     struct task *t = hs_task(&c);
     if (!t || sy__hostsync_off) {
         REAL(funlockfile)(f);
-        if (t)
+        if (t && t->host_locks) {
+            hs_thread_owned(-1);
             hs_released(t, true);
+        }
         return;
     }
     sy__hfile_unlock(f, t);
@@ -703,12 +725,27 @@ static void plain_key_make(void)
 struct plain_start {
     void *(*fn)(void *);
     void *arg;
+    int used; /* a slot of the pool below (atomic) */
 };
 
-static void *plain_trampoline(void *p)
+/* The start records: a small pool, so that the new thread calls nothing a
+ * sanitizer intercepts before the program's routine runs (with the shared
+ * library, TSan's pthread_create comes first and calls ours: its own
+ * thread setup runs in the routine we start, and a free() before it
+ * crashed); malloc only when the pool is exhausted. */
+#define PLAIN_SLOTS 64
+static struct plain_start plain_slots[PLAIN_SLOTS];
+
+/* (Not instrumented: under TSan with the shared library, the routine it
+ * starts is TSan's own thread setup, which must run before any
+ * instrumented code on the new thread.) */
+__attribute__((no_sanitize_thread)) static void *plain_trampoline(void *p)
 {
-    struct plain_start st = *(struct plain_start *)p;
-    free(p);
+    struct plain_start *sp = p, st = *sp;
+    if (sp >= plain_slots && sp < plain_slots + PLAIN_SLOTS)
+        __atomic_store_n(&sp->used, 0, __ATOMIC_RELEASE);
+    else
+        free(sp);
     pthread_setspecific(plain_key, (void *)1); /* plain_end at its end */
     return st.fn(st.arg);
 }
@@ -719,8 +756,14 @@ PUBLIC int pthread_create(pthread_t *restrict th, const pthread_attr_t *restrict
     uintptr_t f = (uintptr_t)fn;
     if (f >= (uintptr_t)__start_sy_text && f < (uintptr_t)__stop_sy_text)
         return REAL(pthread_create)(th, a, fn, arg); /* one of the runtime's */
-    struct plain_start *st = malloc(sizeof *st);
-    if (!st)
+    struct plain_start *st = NULL;
+    for (int i = 0; i < PLAIN_SLOTS && !st; i++) {
+        int zero = 0;
+        if (__atomic_compare_exchange_n(&plain_slots[i].used, &zero, 1, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+            st = &plain_slots[i];
+    }
+    if (!st && !(st = malloc(sizeof *st)))
         return EAGAIN;
     st->fn = fn;
     st->arg = arg;
@@ -729,7 +772,10 @@ PUBLIC int pthread_create(pthread_t *restrict th, const pthread_attr_t *restrict
     int r = REAL(pthread_create)(th, a, plain_trampoline, st);
     if (r) {
         __atomic_sub_fetch(&plain_threads, 1, __ATOMIC_SEQ_CST);
-        free(st);
+        if (st >= plain_slots && st < plain_slots + PLAIN_SLOTS)
+            __atomic_store_n(&st->used, 0, __ATOMIC_RELEASE);
+        else
+            free(st);
     }
     return r;
 }

@@ -64,6 +64,8 @@
 #include "hostsync.h"
 #include "wait.h"
 
+int sy__thread_owned_holds;
+
 /* ------------------------------------------------------------ identity */
 
 static __thread int tls_tid;
@@ -627,8 +629,10 @@ static int mutex_release(pthread_mutex_t *m, struct task *t, uint32_t *depth)
     *depth = 0;
     if (sy__hm_foreign(m)) {
         int e = REAL(pthread_mutex_unlock)(m);
-        if (!e && t)
+        if (!e && t) {
+            hs_thread_owned(-1);
             hs_released(t, false);
+        }
         return e;
     }
     return hm_unlock(HM(m), t, false, true, depth);
@@ -645,8 +649,10 @@ static void mutex_retake(pthread_mutex_t *m, struct task *t, struct cpu *c, uint
         for (unsigned n = 0;; n++) { /* a task polls (hostlock.c has why) */
             int e = REAL(pthread_mutex_trylock)(m);
             if (e != EBUSY) {
-                if (e == 0 || e == EOWNERDEAD)
+                if (e == 0 || e == EOWNERDEAD) {
+                    hs_thread_owned(1);
                     hs_held(t);
+                }
                 return;
             }
             sy__hs_nap(t, c, n < 8 ? 20000u << n : 5000000u, m);
@@ -1258,6 +1264,7 @@ static int file_take(FILE *f, struct task *t, struct cpu *c)
         s->depth = 1;
         s->pin = t->pin;
         t->pin = c->slot; /* glibc's lock is this host thread's */
+        hs_thread_owned(1);
         files.used++;
         return 1;
     }
@@ -1309,6 +1316,7 @@ void sy__hfile_unlock(FILE *f, struct task *t)
     if (--s->depth == 0) {
         REAL(funlockfile)(f);
         t->pin = s->pin;
+        hs_thread_owned(-1);
         s->f = NULL;
         s->owner = NULL;
         files.used--;

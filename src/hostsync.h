@@ -93,6 +93,14 @@ static inline void hs_held(struct task *t)
     __atomic_signal_fence(__ATOMIC_SEQ_CST); /* before the tick can see us return */
 }
 
+/* A task took (+1) or released (-1) a lock that belongs to its host
+ * thread: it must stay on that thread until it releases it (no hand-off
+ * meanwhile: handoff.c). */
+static inline void hs_thread_owned(int d)
+{
+    __atomic_add_fetch(&sy__thread_owned_holds, d, __ATOMIC_RELAXED);
+}
+
 /* It released one: a safe point once it holds none, if `resched` (not
  * inside a wait that is about to switch anyway). */
 static inline void hs_released(struct task *t, bool resched)

@@ -593,6 +593,10 @@ HIDDEN bool sy__io_waiting(void);
 /* hostsync.c: tasks wait on host objects, which plain threads may release:
  * not a deadlock while any do */
 HIDDEN bool sy__host_waiting(void);
+/* hostsync.c, hostlock.c: locks held by tasks that belong to a host thread
+ * (FILE locks, glibc's robust, priority and process-shared objects): no
+ * hand-off while any is held (handoff.c) */
+extern int sy__thread_owned_holds HIDDEN;
 HIDDEN bool sy__io_poll_now(void);
 HIDDEN bool sy__io_claim(struct cpu *c);
 HIDDEN void sy__io_park(struct cpu *c, uint64_t deadline);
