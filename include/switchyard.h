@@ -729,7 +729,10 @@ SY_API int *sy_errno_location(void);
  * for a mutex, rwlock or semaphore of those polls (tries, then naps 20 us
  * doubling to 5 ms): its CPU runs others.  A process-shared condition or
  * barrier has no try call: a task that waits on one blocks its CPU.  A
- * process-shared condition takes a process-shared mutex.
+ * process-shared condition takes a process-shared mutex.  While a task
+ * holds a lock that belongs to its host thread (a FILE lock, or a mutex or
+ * rwlock of those glibc keeps) it stays on that thread, and no CPU is
+ * handed off (the hand-off, below, would move it).
  *
  * Identity: pthread_self(), gettid() and __thread variables are the host
  * thread's (the CPU's), and change when a task migrates; errno is the
