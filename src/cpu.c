@@ -394,6 +394,7 @@ static void cpu_init(struct cpu *c, int id)
     strcpy(c->idle.name, "idle");
     c->curr = &c->idle;
     c->switch_ns = sy__now_ns();
+    c->slice_cpu_nswitch = UINT64_MAX; /* no tick switched yet (preempt.c) */
 }
 
 /* CPUs 1..n-1 wait at this gate until init runs: an idle CPU that ran

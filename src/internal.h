@@ -137,6 +137,9 @@ struct task {
     int preempt_count;      /* > 0: the tick must not switch it away */
     bool nopreempt;         /* SY_ATTR_NOPREEMPT */
     bool stay_home;         /* preempted: resumes on the CPU it left */
+    int64_t slice_carry;    /* ns its last turn fell short of its due (> 0)
+                               or ran over it (< 0), added to its next
+                               turn (preempt.c: turns) */
 
     /* --- accounting that every switch updates: written by its CPU --- */
     uint64_t nvcsw;
@@ -311,6 +314,11 @@ struct cpu {
     uint64_t tick_cpu_ns;     /* thread CPU time the ticks have charged up to */
     bool tick_was_blocked;    /* the thread had the tick's signal blocked before */
     uint64_t slice_ns;        /* how long the current task has had the CPU */
+    int64_t slice_limit;      /* its turn: the quantum plus its carry */
+    uint64_t slice_cpu0;      /* CPU-time tick: the thread's CPU time when a
+                                 tick switched to the current task ... */
+    uint64_t slice_cpu_nswitch; /* ... at that switch (nswitch), or ~0 */
+    bool slice_exact;         /* slice_ns is CPU time since slice_cpu0 */
     uint64_t steal_backoff;   /* ns to wait before asking for work again */
     unsigned long nexits;     /* tasks that exited on it */
     unsigned long nexits_tick;/* nexits at its last tick */

@@ -303,6 +303,17 @@ void sy__schedule(struct cpu *c, struct task *prev)
     context_switch(c, prev, next);
 }
 
+/* How far the running task's turn fell short of its due (> 0: a wakeup
+ * preempted it; a quantum at most) or ran over it (< 0: a late tick;
+ * SLICE_DEBT_MAX quanta at most): its next turns make up for it (preempt.c:
+ * turns). */
+#define SLICE_DEBT_MAX 20
+static int64_t slice_carry(const struct cpu *c)
+{
+    int64_t q = (int64_t)rt.quantum_ns, d = c->slice_limit - (int64_t)c->slice_ns;
+    return d > q ? q : d < -SLICE_DEBT_MAX * q ? -SLICE_DEBT_MAX * q : d;
+}
+
 /* An involuntary switch, after handling what other CPUs and the timers
  * posted (the caller holds no runtime lock): prev waits off the queue for
  * one turn (rejoin_preempted).  `always`: switch even if that made nobody
@@ -326,6 +337,8 @@ static void involuntary(struct cpu *c, bool always, bool home)
     }
     task_set_state(prev, SY_RUNNABLE);
     prev->stay_home = home;
+    if (rt.quantum_ns)
+        prev->slice_carry = slice_carry(c);
     WRITE_ONCE(c->preempted, prev); /* rejoins the queue when next's turn ends */
     WRITE_ONCE(prev->nivcsw, prev->nivcsw + 1);
     context_switch(c, prev, next);

@@ -4,13 +4,17 @@
  * use-after-free: the waiter then locks the object to clean up), and a
  * sy_once whose initialiser's task exits inside it goes back to "not run".
  *
- * The stale-record case: a waiter (pinned to CPU 0) waits with a 50 ms
- * deadline; the driver (pinned to CPU 0 too, no preemption) spins 100 ms, so
- * CPU 1 fires the waiter's timer but the waiter cannot run; the driver's
- * operation then finds the waiter's record stale and takes it off the
- * queue.  Destroy must still say -EBUSY.  (On a loaded machine CPU 1 may
- * fire late; the record is then still queued and destroy says -EBUSY for
- * that reason: the test holds either way.) */
+ * The stale-record case: a waiter (pinned to CPU 0) waits with a 250 ms
+ * deadline; the driver (pinned to CPU 0 too, no preemption) spins until
+ * CPU 1 has fired the waiter's timer (sy_ps shows the waiter RUNNABLE: it
+ * cannot run, the driver holds the CPU); the driver's operation then finds
+ * the waiter's record stale and takes it off the queue.  Destroy must still
+ * say -EBUSY, and the waiter's wait must say -ETIMEDOUT.  (The driver spun
+ * a fixed 100 ms: on a loaded machine CPU 1's host thread came back from its
+ * 45 ms futex timeout more than 50 ms late - measured here: timed sleeps
+ * woke up to 48 ms late beside two hogs - so the timer had not fired yet,
+ * the operation served the waiter, and the waiter said 0.  A timer that
+ * never fires while CPU 1 is free is a runtime bug: the spin has a cap.)  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -25,19 +29,36 @@ static sy_mutex m;
 static sy_sem s;
 static volatile int w_in, w_done;
 static int w_result;
+static int w_pid;
 
-static void spin_ms(int ms)
+/* The waiter's state as sy_ps shows it (-1: not found). */
+static int state_of(int pid)
 {
-    int64_t end = sy_now() + (int64_t)ms * 1000000;
-    while (sy_now() < end)
-        ;
+    sy_task_info info[16];
+    int n = sy_ps(info, 16);
+    for (int i = 0; i < n && i < 16; i++)
+        if (info[i].pid == pid)
+            return info[i].state;
+    return -1;
+}
+
+/* Spin (no switch: the waiter, on this CPU, cannot run) until the waiter's
+ * timer has fired on CPU 1: the waiter is RUNNABLE, not yet run. */
+static void spin_until_timed_out(void)
+{
+    int64_t cap = sy_now() + 20 * (int64_t)1000000000;
+    while (state_of(w_pid) == SY_SLEEPING)
+        CHECK(sy_now() < cap);
+    CHECK_EQ(state_of(w_pid), SY_RUNNABLE);
 }
 
 static int waiter(void *arg)
 {
     (void)arg;
     long v;
-    int64_t dl = sy_now() + 50000000; /* long enough to be asleep by then, even under valgrind */
+    /* long enough to be asleep by then, even under valgrind on a loaded
+     * machine (the driver waits for the timer, not for a fixed time) */
+    int64_t dl = sy_now() + 250000000;
     w_in = 1;
     switch (mode) {
     case M_CHAN: w_result = sy_chan_recv_until(ch, &v, dl); break;
@@ -61,25 +82,25 @@ static int waiter(void *arg)
 static int driver(void *arg)
 {
     (void)arg;
-    while (!w_in)
-        sy_yield();
-    sy_yield();
-    sy_yield();
+    while (!w_in || state_of(w_pid) != SY_SLEEPING) {
+        CHECK(!w_done); /* it timed out before it slept: raise its deadline */
+        sy_yield(); /* the waiter runs until it sleeps */
+    }
     long v = 7;
     int d = 0;
     switch (mode) {
     case M_CHAN:
-        spin_ms(100);
+        spin_until_timed_out();
         CHECK_EQ(sy_chan_trysend(ch, &v), -EAGAIN); /* takes the stale record off */
         d = sy_chan_destroy(ch);
         break;
     case M_COND:
-        spin_ms(100);
+        spin_until_timed_out();
         CHECK_EQ(sy_cond_signal(&cv), 0);
         d = sy_cond_destroy(&cv);
         break;
     case M_SEM:
-        spin_ms(100);
+        spin_until_timed_out();
         CHECK_EQ(sy_sem_post(&s), 0);
         d = sy_sem_destroy(&s);
         break;
@@ -106,6 +127,7 @@ static int init(void *arg)
     sy_attr a = {.name = "waiter", .flags = SY_ATTR_PIN, .cpu = 0};
     int wp = sy_spawn(waiter, NULL, &a);
     CHECK(wp > 0);
+    w_pid = wp;
     CHECK(sy_spawn(driver, NULL, &a) > 0);
     while (sy_wait(-1, NULL, 0) > 0)
         ;
