@@ -666,6 +666,38 @@ void sy__uring_park(struct cpu *c, uint64_t deadline)
     __atomic_store_n(&c->polling, 0, __ATOMIC_SEQ_CST);
 }
 
+/*
+ * cpu.c, the idle loop of a detached bundle (handoff.c) whose task has left
+ * it: requests still in flight on its ring, or cancels other CPUs asked of
+ * it, can be served by this thread alone (SINGLE_ISSUER, DEFER_TASKRUN).
+ * Before this, it retired into the spare pool with them, where nothing
+ * entered its ring again: their tasks waited for ever (a recv whose data
+ * came while the bundle's task was in a long call; a cancel after a kill).
+ * So it stays out of the pool while its ring is busy: serve it, then park
+ * in it as an idle CPU does (a completion ends the wait; a cancel's post
+ * kicks it through `parked`, as any CPU's), until nothing is left.  True
+ * if it parked (the caller looks again), false if the ring is empty: retire.
+ * Tasks its completions wake go to active CPUs (sched.c: sy__enqueue).
+ */
+bool sy__uring_detached_serve(struct cpu *c)
+{
+    struct ring *g = ring_of(c);
+    if (!g)
+        return false;
+    ring_serve(g, true);
+    if (!sy__uring_claim(c))
+        return false;
+    /* the Dekker pair with sy__post: we publish `parked`, then look at
+     * `events`; a poster sets `events`, then looks at `parked` (and kicks) */
+    __atomic_store_n(&c->parked, PARKED_TIMED, __ATOMIC_SEQ_CST);
+    sy__tick_park(c, true);
+    bool posted = __atomic_exchange_n(&c->events, 0, __ATOMIC_SEQ_CST) != 0;
+    sy__uring_park(c, posted ? sy__now_ns() : UINT64_MAX);
+    __atomic_store_n(&c->parked, 0, __ATOMIC_SEQ_CST);
+    sy__tick_park(c, false);
+    return true;
+}
+
 /* cpu.c, idle: serve the ring without sleeping; true if it woke a task.
  * With one CPU the park that follows submits, in the same system call as
  * its wait; with more, the CPU spins first: submit now. */
