@@ -44,6 +44,12 @@
  * cancelled; what it transferred if it completed anyway (no data lost); an
  * accept or openat that completed anyway has its new fd closed.
  *
+ * The hand-off (handoff.c).  A request stays on the ring it was submitted
+ * on.  When that CPU is handed off, its completions and cancels wait for
+ * the stuck thread to come back from its long call and into the runtime;
+ * the detached bundle then serves and parks in its ring until it is empty
+ * before it retires to the spare pool (sy__uring_detached_serve).
+ *
  * Locks: a request's record, `done` and `cq` are under its fd's lock (or
  * its own, for an openat); a ring's cancel list under a raw spinlock taken
  * alone.  Everything else in struct ring is its owner's.
