@@ -240,6 +240,8 @@ void sy__idle_loop(struct cpu *c)
                 next = runq_pop(&c->rq);
             if (next)
                 sy__switch_from_idle(c, next);
+            else if (sy__io_detached_serve(c))
+                continue; /* its ring's requests first: only it may reap them */
             else if (!sy__retire(c))
                 break;
             continue;

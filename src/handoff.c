@@ -62,7 +62,10 @@
  * kill takes effect when the call returns: preempt.c, detached_tick).  It is queued on an active CPU as a woken
  * task is (an idle one if any, else the one in its old slot), and the
  * detached thread goes to its idle task, which takes it to the spare pool
- * (cpu.c: sy__idle_loop, sy__retire below).  With the spare pool empty and
+ * (cpu.c: sy__idle_loop, sy__retire below) - once its io_uring ring has no
+ * request or cancel in flight: only this thread may reap them, so until
+ * then it serves and parks in its ring, out of the pool (uring.c:
+ * sy__uring_detached_serve).  With the spare pool empty and
  * handoff_threads all started, a stuck CPU stays stuck until a call
  * returns: the documented wait at the bound.
  *

@@ -610,6 +610,7 @@ HIDDEN bool sy__io_claim(struct cpu *c);
 HIDDEN void sy__io_park(struct cpu *c, uint64_t deadline);
 HIDDEN void sy__io_unclaim(struct cpu *c);
 HIDDEN void sy__io_kick(struct cpu *c);
+HIDDEN bool sy__io_detached_serve(struct cpu *c);
 HIDDEN bool sy__io_ready(struct cpu *c);
 HIDDEN bool sy__io_poll_due(uint64_t now);
 HIDDEN void sy__io_events(void);

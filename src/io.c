@@ -97,6 +97,15 @@ void sy__io_park(struct cpu *c, uint64_t deadline)
         sy__uring_park(c, deadline); /* claimed for its ring */
 }
 
+/* cpu.c, the idle loop of a detached bundle before it retires: serve, and
+ * park in, its ring while requests (or cancels) are in flight there, which
+ * only its thread may reap (uring.c); true if it did.  The epoll backend has
+ * nothing of a CPU's own to serve: its poller duty is any parked CPU's. */
+bool sy__io_detached_serve(struct cpu *c)
+{
+    return sy__uring_detached_serve(c);
+}
+
 /* runq.c: kick CPU c, asleep in epoll_wait or (on old kernels) in its
  * ring on an eventfd. */
 void sy__io_kick(struct cpu *c)

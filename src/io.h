@@ -105,6 +105,7 @@ HIDDEN bool sy__uring_ready(struct cpu *c);
 HIDDEN bool sy__uring_due(struct cpu *c, uint64_t now);
 HIDDEN void sy__uring_events(struct cpu *c);
 HIDDEN bool sy__uring_kick(struct cpu *c);
+HIDDEN bool sy__uring_detached_serve(struct cpu *c);
 HIDDEN void sy__uring_fini(void);
 #else
 static inline int sy__uring_setup(struct cpu *c)
@@ -127,6 +128,7 @@ static inline bool sy__uring_ready(struct cpu *c) { (void)c; return false; }
 static inline bool sy__uring_due(struct cpu *c, uint64_t now) { (void)c, (void)now; return false; }
 static inline void sy__uring_events(struct cpu *c) { (void)c; }
 static inline bool sy__uring_kick(struct cpu *c) { (void)c; return false; }
+static inline bool sy__uring_detached_serve(struct cpu *c) { (void)c; return false; }
 static inline void sy__uring_fini(void) {}
 #endif
 

@@ -44,6 +44,12 @@
  * cancelled; what it transferred if it completed anyway (no data lost); an
  * accept or openat that completed anyway has its new fd closed.
  *
+ * The hand-off (handoff.c).  A request stays on the ring it was submitted
+ * on.  When that CPU is handed off, its completions and cancels wait for
+ * the stuck thread to come back from its long call and into the runtime;
+ * the detached bundle then serves and parks in its ring until it is empty
+ * before it retires to the spare pool (sy__uring_detached_serve).
+ *
  * Locks: a request's record, `done` and `cq` are under its fd's lock (or
  * its own, for an openat); a ring's cancel list under a raw spinlock taken
  * alone.  Everything else in struct ring is its owner's.
@@ -664,6 +670,38 @@ void sy__uring_park(struct cpu *c, uint64_t deadline)
     }
     ring_reap(g, true);
     __atomic_store_n(&c->polling, 0, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * cpu.c, the idle loop of a detached bundle (handoff.c) whose task has left
+ * it: requests still in flight on its ring, or cancels other CPUs asked of
+ * it, can be served by this thread alone (SINGLE_ISSUER, DEFER_TASKRUN).
+ * Before this, it retired into the spare pool with them, where nothing
+ * entered its ring again: their tasks waited for ever (a recv whose data
+ * came while the bundle's task was in a long call; a cancel after a kill).
+ * So it stays out of the pool while its ring is busy: serve it, then park
+ * in it as an idle CPU does (a completion ends the wait; a cancel's post
+ * kicks it through `parked`, as any CPU's), until nothing is left.  True
+ * if it parked (the caller looks again), false if the ring is empty: retire.
+ * Tasks its completions wake go to active CPUs (sched.c: sy__enqueue).
+ */
+bool sy__uring_detached_serve(struct cpu *c)
+{
+    struct ring *g = ring_of(c);
+    if (!g)
+        return false;
+    ring_serve(g, true);
+    if (!sy__uring_claim(c))
+        return false;
+    /* the Dekker pair with sy__post: we publish `parked`, then look at
+     * `events`; a poster sets `events`, then looks at `parked` (and kicks) */
+    __atomic_store_n(&c->parked, PARKED_TIMED, __ATOMIC_SEQ_CST);
+    sy__tick_park(c, true);
+    bool posted = __atomic_exchange_n(&c->events, 0, __ATOMIC_SEQ_CST) != 0;
+    sy__uring_park(c, posted ? sy__now_ns() : UINT64_MAX);
+    __atomic_store_n(&c->parked, 0, __ATOMIC_SEQ_CST);
+    sy__tick_park(c, false);
+    return true;
 }
 
 /* cpu.c, idle: serve the ring without sleeping; true if it woke a task.
