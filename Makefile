@@ -109,7 +109,7 @@ ifneq ($(VALGRIND),)
   # lets a thread that spins and yields take the CPU back before the one it
   # waits for.  (t_stress stalled under valgrind twice, cause not found;
   # its watchdog now prints the runtime's state if it happens again.)
-  EMULATOR := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+  EMULATOR := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no \
               --fair-sched=yes \
               --exit-on-first-error=no
 endif
