@@ -88,7 +88,10 @@ static void on_alarm(int sig)
 
 static void run_cpus(int ncpu, sy_fn init, void *arg)
 {
-    sy_config c = {.ncpu = ncpu};
+    /* without the hand-off: its monitor is a thread, and the single-threaded
+     * rows need a process that never had one (nothing here makes a long
+     * call for it to act on) */
+    sy_config c = {.ncpu = ncpu, .flags = SY_NO_HANDOFF};
     int st = sy_run(&c, init, arg);
     if (st != 0) {
         fprintf(stderr, "b_hostlock %s: sy_run: %d (%s)\n", current, st,
