@@ -27,6 +27,11 @@
  *     that waits for one does not block its CPU.
  * A lost wakeup or a blocked host thread hangs a case: a watchdog thread
  * fails it after CASE_LIMIT_S.  No timing assertions beyond "not early". */
+/* errno is read after calls that may move the task to another host thread
+ * (a timed semaphore wait): fresh each time, not from the first thread
+ * (switchyard.h, "errno, migration"; TSan saw a read of CPU 0's errno by a
+ * task running on another CPU) */
+#define SY_ERRNO_FRESH
 #include "test.h"
 
 #include "hostsync.h" /* sy__hostsync_off: test_switch */
