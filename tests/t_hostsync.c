@@ -1159,7 +1159,7 @@ static void test_errors(void)
  * Not under ThreadSanitizer, whose background thread is one too. */
 static pthread_mutex_t dl_a = PTHREAD_MUTEX_INITIALIZER, dl_b = PTHREAD_MUTEX_INITIALIZER;
 
-static int dl_task(void *arg)
+__attribute__((unused)) static int dl_task(void *arg)
 {
     bool first = arg != NULL;
     CHECK_EQ(pthread_mutex_lock(first ? &dl_a : &dl_b), 0);
@@ -1168,7 +1168,7 @@ static int dl_task(void *arg)
     return 1;
 }
 
-static int init_deadlock(void *arg)
+__attribute__((unused)) static int init_deadlock(void *arg)
 {
     (void)arg;
     CHECK(sy_spawn(dl_task, (void *)1, NULL) > 0);
