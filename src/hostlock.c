@@ -175,7 +175,7 @@ static inline int deadline_of(int how, clockid_t clk, const struct timespec *ts,
                 r_ = ETIMEDOUT;                                                  \
                 break;                                                           \
             }                                                                    \
-            sy__hs_nap(t, c, n_ < 8 ? 20000u << n_ : 5000000u, obj);             \
+            sy__hs_nap(t, c, hs_backoff_ns(n_), obj);                             \
             c = this_cpu();                                                      \
         }                                                                        \
         r_;                                                                      \

@@ -233,6 +233,19 @@ static waiter_t *hq_fire_first(sy_waitq_ *q, int result, struct hwake *wk)
     return NULL;
 }
 
+/* Fire every record on q waiting for `key` (its data): a queue shared by
+ * several objects (once's buckets, the FILE table).  Lock held. */
+static void hq_fire_key(sy_waitq_ *q, uintptr_t key, struct hwake *wk)
+{
+    for (waiter_t *w = q->head_, *next; w; w = next) {
+        next = w->next;
+        if (w->data == key) {
+            wq_del(q, w);
+            hq_fire(w, 0, wk);
+        }
+    }
+}
+
 /* Wake what was fired; the object's lock is dropped.  A thread's record
  * is touched no more once tfired is set (its thread may return). */
 static void hq_wake(struct hwake *wk)
@@ -655,7 +668,7 @@ static void mutex_retake(pthread_mutex_t *m, struct task *t, struct cpu *c, uint
                 }
                 return;
             }
-            sy__hs_nap(t, c, n < 8 ? 20000u << n : 5000000u, m);
+            sy__hs_nap(t, c, hs_backoff_ns(n), m);
             c = this_cpu();
         }
     }
@@ -1142,13 +1155,7 @@ static void once_finish(int *ctl, int to)
     struct once_bucket *b = once_bucket(ctl);
     struct hwake wk = HWAKE_INIT(wk);
     hq_lock(&b->lock, LOCK_OBJ);
-    for (waiter_t *w = b->q.head_, *next; w; w = next) {
-        next = w->next;
-        if (w->data == (uintptr_t)ctl) {
-            wq_del(&b->q, w);
-            hq_fire(w, 0, &wk);
-        }
-    }
+    hq_fire_key(&b->q, (uintptr_t)ctl, &wk);
     hq_unlock(&b->lock);
     hq_wake(&wk);
 }
@@ -1297,7 +1304,7 @@ void sy__hfile_lock(FILE *f, struct task *t, struct cpu *c)
             hq_wait(&files.lock, &files.q, false, SY_FOREVER, f, 0, (uintptr_t)f, NULL);
         } else {
             hq_unlock(&files.lock);
-            sy__hs_nap(t, c, n < 8 ? 20000u << n : 5000000u, f);
+            sy__hs_nap(t, c, hs_backoff_ns(n), f);
         }
         c = this_cpu();
     }
@@ -1320,13 +1327,7 @@ void sy__hfile_unlock(FILE *f, struct task *t)
         s->f = NULL;
         s->owner = NULL;
         files.used--;
-        for (waiter_t *w = files.q.head_, *next; w; w = next) {
-            next = w->next;
-            if (w->data == (uintptr_t)f) {
-                wq_del(&files.q, w);
-                hq_fire(w, 0, &wk);
-            }
-        }
+        hq_fire_key(&files.q, (uintptr_t)f, &wk);
     }
     hq_unlock(&files.lock);
     hq_wake(&wk);

@@ -171,6 +171,13 @@ HIDDEN int sy__hs_deadline(clockid_t clk, const struct timespec *ts, int64_t *ou
 HIDDEN void sy__hs_forked(void);
 HIDDEN int sy__hs_tid(void);
 
+/* The nap before the n-th try of a task that polls (an object glibc
+ * keeps, a FILE a plain thread holds): 20 us, doubling, up to 5 ms. */
+static inline uint64_t hs_backoff_ns(unsigned n)
+{
+    return n < 8 ? 20000u << n : 5000000u;
+}
+
 /* A task's wait that must not end at a kill and has no object to queue
  * on: sleep `ns` (hostsync.c). */
 HIDDEN void sy__hs_nap(struct task *t, struct cpu *c, uint64_t ns, const void *wchan);
