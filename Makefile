@@ -254,7 +254,8 @@ SOAK_SECONDS ?= 60
 soak: $(B)/tests/t_preempt
 	SY_SOAK_SECONDS=$(SOAK_SECONDS) SY_TEST_ONLY=test_libc_not_interrupted $(EMULATOR) $(B)/tests/t_preempt
 
-bench: $(BENCHBIN)
+# b_io's Http rows run build/examples/httpd (b_io http, last in b_io all).
+bench: $(BENCHBIN) $(B)/examples/httpd
 	@taskset -c $(BENCH_CPU) $(B)/bench/b_core all
 	@taskset -c $(BENCH_CPU) $(B)/bench/b_preempt all
 	@taskset -c $(BENCH_CPU) $(B)/bench/b_hostlock 1cpu

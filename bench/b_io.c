@@ -1,10 +1,12 @@
 /*
- * b_io - echo servers under the same load, in one run (issue 8's
+ * b_io - echo servers, and HTTP servers under wrk, in one run (issue 8's
  * benchmark): Switchyard's I/O calls on one CPU on each backend
  * (switchyard-uring: io_uring, the default; switchyard-epoll: SY_IO=epoll),
  * a hand-written C epoll loop and a hand-written C liburing loop (the upper
- * bounds for one thread), and Go 1.19's net (GOMAXPROCS=1) when Go is
- * installed.
+ * bounds for one thread), Go 1.19's net (GOMAXPROCS=1, bench/go/echo.go)
+ * when Go is installed, and Node's net (bench/node/echo.js, node exec'd:
+ * its pid is the server's, libuv's threads included) when node is found
+ * (B_IO_NODE, else PATH).
  *
  * Each server runs in a child process pinned to one core; the load client
  * (this process, one thread, its own epoll loop) runs on the other.  For
@@ -13,7 +15,7 @@
  * loopback the client pays the kernel's TCP work for both ends and
  * saturates first, so efficiency is what it cannot hide.
  *
- *   b_io [--tsv] all | pingpong | conns | accept | pread | idle [SECONDS]
+ *   b_io [--tsv] all | pingpong | conns | accept | pread | wake | idle | http [SECONDS]
  *     pingpong   one connection, 64-byte ping-pong: round trips/s, p50, p99
  *     conns      100 and 1000 connections, 64-byte and 4 KiB ping-pong
  *                each: messages (round trips) per second
@@ -31,10 +33,34 @@
  *                its ring woken through an eventfd (SY_IO_WAKE=eventfd)
  *     idle       10,000 idle connections: the server's CPU use over 2 s
  *                (must be ~0) and its memory (RSS) per connection
- *   b_io serve-sy PORT | serve-epoll PORT | serve-uring PORT  (the servers)
+ *     http       HTTP servers under Debian's wrk (B_IO_WRK, else PATH; none:
+ *                a "# wrk not found" line), last in `all`: each server
+ *                pinned to one core, `wrk -t1 -c100 -dSECONDSs --latency`
+ *                (whole seconds) pinned to the other, a 1 s wrk first to
+ *                warm up; rate = wrk's Requests/sec, CPU per request = the
+ *                server's utime+stime from right before the measured wrk
+ *                starts to right after it exits, over wrk's request count
+ *                (its 100 connects and closes fall in the interval: a few
+ *                ms of CPU in seconds), p50/p99 = wrk's latency lines;
+ *                wrk's socket errors and non-2xx responses print as an
+ *                ERRORS line.  Servers, all answering "hello\n" with
+ *                examples/httpd.c's headers (Content-Type: text/plain,
+ *                Content-Length: 6; no Date), keep-alive, pipelining:
+ *                switchyard-uring/-epoll = build/examples/httpd (beside
+ *                this program's bench/; B_IO_HTTPD) on the one core it may
+ *                run on (ncpu defaults to the affinity mask), SY_IO=epoll
+ *                for the second; epoll-loop = serve-http-epoll below; go =
+ *                bench/go/httpd.go (net/http, GOMAXPROCS=1); node =
+ *                bench/node/httpd.js (http module; adds Connection and
+ *                Keep-Alive headers)
+ *   b_io serve-sy PORT | serve-epoll PORT | serve-uring PORT  (the echo servers)
+ *   b_io serve-http-epoll PORT  (the HTTP loop: one thread, level-triggered
+ *                epoll, requests read up to their blank line)
  *
  * Targets (issue 8): Switchyard on one CPU >= 0.9x the C loop on rate and
- * CPU per request, and ahead of Go on both.
+ * CPU per request, and ahead of Go on both.  After each row's servers, a
+ * "#" line per Switchyard server gives its ratios to the best C loop (the
+ * kinds named *-loop), to Go and to Node.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -165,6 +191,146 @@ static int serve_epoll(int port)
             }
             if (write(fd, buf, (size_t)r) != r) /* 64-byte echoes fit the socket buffer */
                 close(fd);
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------- the hand-written HTTP epoll loop */
+
+/* The response of examples/httpd.c, byte for byte. */
+static const char http_reply[] = "HTTP/1.1 200 OK\r\n"
+                                 "Content-Type: text/plain\r\n"
+                                 "Content-Length: 6\r\n"
+                                 "\r\n"
+                                 "hello\n";
+static const char http_bad[] = "HTTP/1.1 400 Bad Request\r\n"
+                               "Content-Length: 0\r\n"
+                               "Connection: close\r\n"
+                               "\r\n";
+#define HIN 8192 /* a request longer than this closes the connection, as httpd's */
+#define HOUT 32768
+
+struct hconn {
+    size_t have, outoff, outlen;
+    bool out_armed, closing;
+    char in[HIN], out[HOUT];
+};
+
+static void h_close(int ep, struct hconn **conns, int fd)
+{
+    epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+    close(fd);
+    free(conns[fd]);
+    conns[fd] = NULL;
+}
+
+static void h_arm(int ep, int fd, struct hconn *c, bool out)
+{
+    if (c->out_armed == out)
+        return;
+    struct epoll_event ev = {.events = out ? EPOLLOUT : EPOLLIN, .data.fd = fd};
+    epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+    c->out_armed = out;
+}
+
+/* Level-triggered: per event one read, every complete request in the
+ * buffer answered (pipelining), the answers sent in one write; a short
+ * write waits for EPOLLOUT before anything more is read. */
+static void h_event(int ep, struct hconn **conns, int fd)
+{
+    struct hconn *c = conns[fd];
+    bool readable = !c->out_armed;
+    for (;;) {
+        while (c->outoff < c->outlen) {
+            ssize_t w = write(fd, c->out + c->outoff, c->outlen - c->outoff);
+            if (w < 0 && errno == EAGAIN) {
+                h_arm(ep, fd, c, true);
+                return;
+            }
+            if (w <= 0) {
+                h_close(ep, conns, fd);
+                return;
+            }
+            c->outoff += (size_t)w;
+        }
+        c->outoff = c->outlen = 0;
+        if (c->closing) {
+            h_close(ep, conns, fd);
+            return;
+        }
+        size_t used = 0;
+        char *end;
+        while (c->outlen + sizeof http_reply <= HOUT &&
+               (end = memmem(c->in + used, c->have - used, "\r\n\r\n", 4)) != NULL) {
+            if (strncmp(c->in + used, "GET ", 4) != 0) {
+                memcpy(c->out + c->outlen, http_bad, sizeof http_bad - 1);
+                c->outlen += sizeof http_bad - 1;
+                c->closing = true;
+                break;
+            }
+            memcpy(c->out + c->outlen, http_reply, sizeof http_reply - 1);
+            c->outlen += sizeof http_reply - 1;
+            used = (size_t)(end + 4 - c->in);
+        }
+        if (used) {
+            c->have -= used;
+            memmove(c->in, c->in + used, c->have);
+        }
+        if (c->outlen)
+            continue;
+        if (!readable) {
+            h_arm(ep, fd, c, false);
+            return;
+        }
+        if (c->have == HIN) {
+            h_close(ep, conns, fd);
+            return;
+        }
+        ssize_t r = read(fd, c->in + c->have, HIN - c->have);
+        readable = false;
+        if (r < 0 && errno == EAGAIN)
+            return;
+        if (r <= 0) {
+            h_close(ep, conns, fd);
+            return;
+        }
+        c->have += (size_t)r;
+    }
+}
+
+static int serve_http_epoll(int port)
+{
+    int lfd = listen_on(port);
+    fcntl(lfd, F_SETFL, O_NONBLOCK);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
+    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+    struct rlimit rl;
+    int maxfd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1u << 20 ? (int)rl.rlim_cur
+                                                                              : 1 << 20;
+    struct hconn **conns = calloc((size_t)maxfd, sizeof *conns);
+    struct epoll_event evs[256];
+    for (;;) {
+        int n = epoll_wait(ep, evs, 256, -1);
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            if (fd != lfd) {
+                if (conns[fd])
+                    h_event(ep, conns, fd);
+                continue;
+            }
+            int c;
+            while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+                if (c >= maxfd || !(conns[c] = calloc(1, sizeof **conns))) {
+                    close(c);
+                    continue;
+                }
+                int one = 1;
+                setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
+                epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);
+            }
         }
     }
     return 0;
@@ -712,8 +878,10 @@ struct server {
 };
 
 static const char *self_path;
+static char httpd_path[4096]; /* build/examples/httpd, beside build/bench/b_io */
 
-static bool start_server(struct server *s, const char *kind, int port)
+/* The echo server of `kind` on port, or with http its HTTP server (b_io http). */
+static bool start_server(struct server *s, const char *kind, int port, bool http)
 {
     s->port = port;
     s->name = kind;
@@ -732,9 +900,27 @@ static bool start_server(struct server *s, const char *kind, int port)
                 setenv("GOCACHE", "/tmp/b_io-gocache", 1);
             /* built first, then exec'd: its pid is the server's (go run
              * would keep the server as its child, and /proc would show go) */
-            execl("/bin/sh", "sh", "-c",
-                  "\"$0\" build -o /tmp/b_io-echo-go bench/go/echo.go && exec /tmp/b_io-echo-go \"$1\"",
-                  getenv("B_IO_GO"), ps, (char *)NULL);
+            if (http)
+                execl("/bin/sh", "sh", "-c",
+                      "\"$0\" build -o /tmp/b_io-httpd-go bench/go/httpd.go && exec /tmp/b_io-httpd-go \"$1\"",
+                      getenv("B_IO_GO"), ps, (char *)NULL);
+            else
+                execl("/bin/sh", "sh", "-c",
+                      "\"$0\" build -o /tmp/b_io-echo-go bench/go/echo.go && exec /tmp/b_io-echo-go \"$1\"",
+                      getenv("B_IO_GO"), ps, (char *)NULL);
+        } else if (!strcmp(kind, "node")) {
+            /* node itself, exec'd: its pid is the server's */
+            const char *node = getenv("B_IO_NODE");
+            execl(node, "node", http ? "bench/node/httpd.js" : "bench/node/echo.js", ps, (char *)NULL);
+        } else if (http && !strncmp(kind, "switchyard", 10)) {
+            /* examples/httpd: every CPU it may run on, which pin() made one */
+            if (!strcmp(kind, "switchyard-epoll"))
+                setenv("SY_IO", "epoll", 1);
+            else
+                unsetenv("SY_IO");
+            execl(httpd_path, httpd_path, ps, (char *)NULL);
+        } else if (http) {
+            execl(self_path, self_path, "serve-http-epoll", ps, (char *)NULL);
         } else {
             const char *mode = !strncmp(kind, "switchyard", 10) ? "serve-sy"
                                : !strcmp(kind, "uring-loop")    ? "serve-uring"
@@ -748,7 +934,7 @@ static bool start_server(struct server *s, const char *kind, int port)
         _exit(127);
     }
     s->pid = pid;
-    /* go run compiles first: wait until it accepts */
+    /* go build compiles first: wait until it accepts */
     for (int i = 0; i < 600; i++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
@@ -792,14 +978,18 @@ static void compare(const char *bench, const char **kinds, int n, const struct r
 {
     if (bench_tsv)
         return;
-    double rate = 0, cpu = 0, go_rate = 0, go_cpu = 0;
+    double rate = 0, cpu = 0, go_rate = 0, go_cpu = 0, node_rate = 0, node_cpu = 0;
     for (int k = 0; k < n; k++) {
-        if (res[k].rate > 0 && !strncmp(kinds[k], "switchyard", 10))
+        size_t len = strlen(kinds[k]);
+        if (res[k].rate <= 0)
             continue;
-        if (res[k].rate > 0 && !strcmp(kinds[k], "go")) {
+        if (!strcmp(kinds[k], "go")) {
             go_rate = res[k].rate;
             go_cpu = res[k].cpu_us;
-        } else if (res[k].rate > 0) {
+        } else if (!strcmp(kinds[k], "node")) {
+            node_rate = res[k].rate;
+            node_cpu = res[k].cpu_us;
+        } else if (len > 5 && !strcmp(kinds[k] + len - 5, "-loop")) { /* the C loops */
             rate = res[k].rate > rate ? res[k].rate : rate;
             cpu = cpu == 0 || res[k].cpu_us < cpu ? res[k].cpu_us : cpu;
         }
@@ -814,8 +1004,142 @@ static void compare(const char *bench, const char **kinds, int n, const struct r
         if (go_rate > 0)
             printf("# %s: %s / Go: rate %.2fx, CPU per request %.2fx\n", bench, kinds[k],
                    res[k].rate / go_rate, res[k].cpu_us / go_cpu);
+        if (node_rate > 0)
+            printf("# %s: %s / Node: rate %.2fx, CPU per request %.2fx\n", bench, kinds[k],
+                   res[k].rate / node_rate, res[k].cpu_us / node_cpu);
     }
     fflush(stdout);
+}
+
+/* ------------------------------------------------------------- http */
+
+/* The executable named by the environment variable env, else the first
+ * `name` on PATH; NULL if none. */
+static const char *find_exe(const char *env, const char *name, char *buf, size_t n)
+{
+    const char *e = getenv(env);
+    if (e && *e)
+        return access(e, X_OK) == 0 ? e : NULL;
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    for (const char *p = path;;) {
+        const char *c = strchr(p, ':');
+        int len = c ? (int)(c - p) : (int)strlen(p);
+        snprintf(buf, n, "%.*s/%s", len, len ? p : ".", name);
+        if (access(buf, X_OK) == 0)
+            return buf;
+        if (!c)
+            return NULL;
+        p = c + 1;
+    }
+}
+
+struct wrk_out {
+    double rate, p50, p99;   /* Requests/sec; latency percentiles in us */
+    uint64_t requests;       /* "N requests in ..." */
+    char errors[512];        /* wrk's error lines, if any */
+};
+
+/* "0.90ms" and the like, in us. */
+static double wrk_us(double v, const char *unit)
+{
+    return !strcmp(unit, "us") ? v : !strcmp(unit, "ms") ? v * 1e3 : !strcmp(unit, "s") ? v * 1e6
+                                 : !strcmp(unit, "m")  ? v * 60e6
+                                                       : v * 3600e6;
+}
+
+/* wrk -t1 -c100 -dSECSs --latency on the other core; false if it failed. */
+static bool run_wrk(const char *wrk, int port, int secs, struct wrk_out *o)
+{
+    memset(o, 0, sizeof *o);
+    char url[64], dur[32];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+    snprintf(dur, sizeof dur, "-d%ds", secs);
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return false;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        pin(1);
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        close(pfd[1]);
+        execl(wrk, "wrk", "-t1", "-c100", dur, "--latency", url, (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    static char out[65536];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof out - 1 && (r = read(pfd[0], out + len, sizeof out - 1 - len)) != 0)
+        if (r > 0)
+            len += (size_t)r;
+        else if (errno != EINTR)
+            break;
+    out[len] = 0;
+    close(pfd[0]);
+    int status = 1;
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        int pct;
+        double v;
+        char unit[8];
+        if (sscanf(line, "Requests/sec: %lf", &v) == 1)
+            o->rate = v;
+        else if (sscanf(line, " %d%% %lf%7s", &pct, &v, unit) == 3 && (pct == 50 || pct == 99))
+            *(pct == 50 ? &o->p50 : &o->p99) = wrk_us(v, unit);
+        else if (strstr(line, " requests in ") != NULL)
+            o->requests = strtoull(line, NULL, 10);
+        else if (strstr(line, "Socket errors:") || strstr(line, "Non-2xx or 3xx responses:")) {
+            while (*line == ' ')
+                line++;
+            size_t el = strlen(o->errors);
+            snprintf(o->errors + el, sizeof o->errors - el, "%s%s", el ? "; " : "", line);
+        }
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 && o->rate > 0 && o->requests > 0;
+}
+
+/* Each HTTP server on one core in turn, wrk on the other: a 1 s wrk to
+ * warm up, then the measured wrk, the server's CPU time sampled right
+ * before it starts and right after it exits (so its 100 connects and
+ * closes, a few ms of a 5 s run, are in the interval too). */
+static void http_bench(const char *wrk, const char **kinds, int nkinds, double secs, int *port)
+{
+    int s_int = (int)(secs + 0.5) < 1 ? 1 : (int)(secs + 0.5); /* wrk takes whole seconds */
+    struct result res[8] = {{0}};
+    for (int k = 0; k < nkinds; k++) {
+        struct server s;
+        if (!start_server(&s, kinds[k], (*port)++, true)) {
+            printf("# Http/%s: did not start\n", kinds[k]);
+            continue;
+        }
+        struct wrk_out w;
+        bool ok = run_wrk(wrk, s.port, 1, &w);
+        uint64_t cpu0 = proc_cpu_ns(s.pid);
+        ok = ok && run_wrk(wrk, s.port, s_int, &w);
+        uint64_t cpu1 = proc_cpu_ns(s.pid);
+        stop_server(&s);
+        if (!ok) {
+            printf("# Http/%s: wrk failed%s%s\n", kinds[k], w.errors[0] ? ": " : "", w.errors);
+            fflush(stdout);
+            continue;
+        }
+        res[k].rate = w.rate;
+        res[k].cpu_us = (double)(cpu1 - cpu0) / 1e3 / (double)w.requests;
+        res[k].p50 = w.p50;
+        res[k].p99 = w.p99;
+        io_report("Http", kinds[k], res[k], true, "req");
+        if (bench_tsv)
+            printf("%s\tHttp_p50\t%.1f\tus\n%s\tHttp_p99\t%.1f\tus\n", kinds[k], w.p50, kinds[k], w.p99);
+        if (w.errors[0])
+            printf("# Http/%s: ERRORS (wrk): %s\n", kinds[k], w.errors);
+        fflush(stdout);
+    }
+    compare("Http", kinds, nkinds, res);
 }
 
 int main(int argc, char **argv)
@@ -825,11 +1149,13 @@ int main(int argc, char **argv)
         return serve_sy(atoi(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "serve-epoll"))
         return serve_epoll(atoi(argv[2]));
+    if (argc >= 3 && !strcmp(argv[1], "serve-http-epoll"))
+        return serve_http_epoll(atoi(argv[2]));
 #if defined(SY_URING)
     if (argc >= 3 && !strcmp(argv[1], "serve-uring"))
         return serve_uring(atoi(argv[2]));
 #endif
-    int a = bench_args(argc, argv, "all|pingpong|conns|accept|pread|wake|idle [SECONDS]");
+    int a = bench_args(argc, argv, "all|pingpong|conns|accept|pread|wake|idle|http [SECONDS]");
     const char *what = argv[a];
     double secs = a + 1 < argc ? atof(argv[a + 1]) : 2.0;
     signal(SIGPIPE, SIG_IGN);
@@ -838,6 +1164,11 @@ int main(int argc, char **argv)
     if (!go && access("/usr/lib/go-1.19/bin/go", X_OK) == 0)
         setenv("B_IO_GO", "/usr/lib/go-1.19/bin/go", 1);
     bool have_go = getenv("B_IO_GO") && access("bench/go/echo.go", R_OK) == 0;
+    char exe[4096];
+    const char *node = find_exe("B_IO_NODE", "node", exe, sizeof exe);
+    if (node)
+        setenv("B_IO_NODE", node, 1); /* for the servers' children */
+    bool have_node = node && access("bench/node/echo.js", R_OK) == 0;
     /* the C loops' best is the reference; the io_uring rows only where
      * this build and kernel have it */
     const char *kinds[8];
@@ -858,8 +1189,13 @@ int main(int argc, char **argv)
         kinds[nkinds++] = "uring-loop";
     if (have_go)
         kinds[nkinds++] = "go";
+    if (have_node)
+        kinds[nkinds++] = "node";
+    bool http = !strcmp(what, "http") || !strcmp(what, "all");
     if (!have_go)
         printf("# Go or bench/go/echo.go not found (run from the project root): no Go rows\n");
+    if (!have_node)
+        printf("# node not found (or bench/node/echo.js: run from the project root): no Node rows\n");
     if (!have_uring)
         printf("# no io_uring in this build (URING=0) or kernel: no io_uring rows\n");
     struct { const char *name; int nconn, msg; } runs[] = {
@@ -895,7 +1231,7 @@ int main(int argc, char **argv)
             n = (int)rl.rlim_cur - 100;
         for (int k = 0; k < nkinds; k++) {
             struct server s;
-            if (!start_server(&s, kinds[k], port++)) {
+            if (!start_server(&s, kinds[k], port++, false)) {
                 printf("# %s: did not start\n", kinds[k]);
                 continue;
             }
@@ -922,12 +1258,12 @@ int main(int argc, char **argv)
             continue;
         if (!strcmp(what, "accept") && runs[r].nconn != 0)
             continue;
-        if (!strcmp(what, "pread") || !strcmp(what, "idle"))
+        if (!strcmp(what, "pread") || !strcmp(what, "idle") || !strcmp(what, "http"))
             break;
         struct result res[8] = {{0}};
         for (int k = 0; k < nkinds; k++) {
             struct server s;
-            if (!start_server(&s, kinds[k], port++)) {
+            if (!start_server(&s, kinds[k], port++, false)) {
                 printf("# %s: did not start\n", kinds[k]);
                 continue;
             }
@@ -965,6 +1301,39 @@ int main(int argc, char **argv)
         }
         compare("Pread4K", pk, npk, res);
         close(pread_fd);
+    }
+    if (http) {
+        const char *wrk = find_exe("B_IO_WRK", "wrk", exe, sizeof exe);
+        if (!wrk) {
+            printf("# wrk not found (Debian's wrk; or B_IO_WRK=path): no Http rows\n");
+            return 0;
+        }
+        const char *hk[8];
+        int nhk = 0;
+        /* examples/httpd of the same build: beside bench/, as make builds it */
+        const char *e = getenv("B_IO_HTTPD");
+        const char *slash = strrchr(self_path, '/');
+        if (e && *e)
+            snprintf(httpd_path, sizeof httpd_path, "%s", e);
+        else if (slash)
+            snprintf(httpd_path, sizeof httpd_path, "%.*s/../examples/httpd", (int)(slash - self_path),
+                     self_path);
+        else
+            snprintf(httpd_path, sizeof httpd_path, "build/examples/httpd");
+        bool have_httpd = access(httpd_path, X_OK) == 0;
+        if (have_httpd && have_uring)
+            hk[nhk++] = "switchyard-uring";
+        if (have_httpd)
+            hk[nhk++] = "switchyard-epoll";
+        else
+            printf("# %s not found (make builds it): no Switchyard Http rows\n", httpd_path);
+        hk[nhk++] = "epoll-loop";
+        if (have_go && access("bench/go/httpd.go", R_OK) == 0)
+            hk[nhk++] = "go";
+        if (node && access("bench/node/httpd.js", R_OK) == 0)
+            hk[nhk++] = "node";
+        fflush(stdout);
+        http_bench(wrk, hk, nhk, secs, &port);
     }
     return 0;
 }
