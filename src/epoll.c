@@ -374,12 +374,20 @@ static inline struct fdesc *io_begin(int fd, bool write, uint32_t *seq, uint32_t
 }
 
 /* The operations (io.h), as one try each: the result, or -errno. */
-static ssize_t try_op(enum io_op op, int fd, const struct io_args *a)
+static ssize_t try_op(struct fdesc *d, enum io_op op, int fd, const struct io_args *a)
 {
     ssize_t r;
     switch (op) {
-    case OP_READ: r = read(fd, a->buf, a->n); break;
-    case OP_WRITE: r = write(fd, a->cbuf, a->n); break;
+    case OP_READ:
+        if (fd_as_recv(d, fd, a->buf, a->n, &r))
+            return r;
+        r = read(fd, a->buf, a->n);
+        break;
+    case OP_WRITE:
+        if (fd_as_send(d, fd, a->cbuf, a->n, 0, &r))
+            return r;
+        r = write(fd, a->cbuf, a->n);
+        break;
     case OP_READV: r = readv(fd, a->iov, a->iovcnt); break;
     case OP_WRITEV: r = writev(fd, a->iov, a->iovcnt); break;
     case OP_RECV: r = recv(fd, a->buf, a->n, a->flags); break;
@@ -417,7 +425,7 @@ ssize_t sy__epoll_op(struct cpu *c, enum io_op op, int fd, const struct io_args 
     struct io_args rest = *a;
     size_t done = 0;
     for (;;) {
-        ssize_t r = try_op(op, fd, &rest);
+        ssize_t r = try_op(d, op, fd, &rest);
         if (whole && r > 0 && (size_t)r < rest.n) {
             done += (size_t)r;
             rest.cbuf = (const char *)rest.cbuf + r;

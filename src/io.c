@@ -282,7 +282,11 @@ int sy_accept_until(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags
                     int64_t deadline)
 {
     struct io_args a = {.addr = addr, .addrlen = addrlen, .flags = flags};
-    return (int)io_op(OP_ACCEPT, fd, &a, deadline);
+    int nfd = (int)io_op(OP_ACCEPT, fd, &a, deadline), err;
+    struct fdesc *d = nfd >= 0 ? sy__fdesc_get(nfd, &err) : NULL;
+    if (d)
+        fd_set_sock(d, SK_SOCK); /* (io.h: its reads and writes are recv and send) */
+    return nfd;
 }
 
 int sy_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
@@ -327,6 +331,8 @@ static int io_close(int fd)
         struct fdesc *ch = __atomic_load_n(&chunks[fd / FD_CHUNK], __ATOMIC_ACQUIRE);
         d = ch ? &ch[fd % FD_CHUNK] : NULL;
     }
+    if (d)
+        fd_set_sock(d, SK_UNKNOWN);
     if (!d || fd_state(d) == FD_NEW) /* (a task waits only on a registered fd) */
         return syscall(SYS_close, fd) == 0 ? 0 : -errno;
     if (!this_cpu()) {

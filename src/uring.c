@@ -362,12 +362,24 @@ static bool ring_serve(struct ring *g, bool submit)
 
 /* ---------------------------------------------------------- requests */
 
-static void prep(struct io_uring_sqe *sqe, enum io_op op, int fd, const struct io_args *a)
+/* (sock: a read or write of a socket, as a recv or send: io.h, SK_SOCK) */
+static void prep(struct io_uring_sqe *sqe, enum io_op op, int fd, const struct io_args *a,
+                 bool sock)
 {
     unsigned n = a->n > RW_MAX ? RW_MAX : (unsigned)a->n;
     switch (op) {
-    case OP_READ: io_uring_prep_read(sqe, fd, a->buf, n, (uint64_t)-1); break;
-    case OP_WRITE: io_uring_prep_write(sqe, fd, a->cbuf, n, (uint64_t)-1); break;
+    case OP_READ:
+        if (sock)
+            io_uring_prep_recv(sqe, fd, a->buf, n, 0);
+        else
+            io_uring_prep_read(sqe, fd, a->buf, n, (uint64_t)-1);
+        break;
+    case OP_WRITE:
+        if (sock)
+            io_uring_prep_send(sqe, fd, a->cbuf, n, 0);
+        else
+            io_uring_prep_write(sqe, fd, a->cbuf, n, (uint64_t)-1);
+        break;
     case OP_READV: io_uring_prep_readv(sqe, fd, a->iov, (unsigned)a->iovcnt, (uint64_t)-1); break;
     case OP_WRITEV: io_uring_prep_writev(sqe, fd, a->iov, (unsigned)a->iovcnt, (uint64_t)-1); break;
     case OP_RECV: io_uring_prep_recv(sqe, fd, a->buf, n, a->flags); break;
@@ -462,7 +474,8 @@ static int ring_call(struct cpu *c, enum io_op op, int fd, const struct io_args 
     struct io_uring_sqe *sqe = sqe_get(g);
     if (!sqe)
         return -EAGAIN;
-    prep(sqe, op, fd, a);
+    bool sock = d && (op == OP_READ || op == OP_WRITE) && a->n && fd_sock(d) == SK_SOCK;
+    prep(sqe, op, fd, a, sock);
     io_uring_sqe_set_data(sqe, &r);
     obj_lock(r.lk, LOCK_OBJ);
     int late = sy__deadline_check(deadline);
@@ -492,8 +505,11 @@ static int ring_call(struct cpu *c, enum io_op op, int fd, const struct io_args 
     }
     sy_spinlock *lk = r.lk;
     err = sy__wait(c, &lk, 1, deadline, d ? (const void *)d : (const void *)&r, WK_IO, killable);
-    if (p->wait_fired == &r.w && r.w.result == 0)
+    if (p->wait_fired == &r.w && r.w.result == 0) {
+        if (sock && r.res == -ENOTSOCK)
+            fd_set_sock(d, SK_OTHER); /* a stale guess: the caller tries again */
         return r.res; /* completed (the reaper took the record off) */
+    }
     if (p->wait_fired == &r.w)
         err = r.w.result; /* -EBADF: sy_close */
     return cancel_and_wait(this_cpu(), &r, err);
@@ -503,12 +519,16 @@ static int ring_call(struct cpu *c, enum io_op op, int fd, const struct io_args 
  * before the ring: a socket's or a pipe's room is there nearly always, and
  * then the task neither sleeps nor waits for a batch.  -EAGAIN (or
  * -EOPNOTSUPP: a file that cannot say) sends it to the ring. */
-static ssize_t try_write(enum io_op op, int fd, const struct io_args *a)
+static ssize_t try_write(struct fdesc *d, enum io_op op, int fd, const struct io_args *a)
 {
     struct iovec v = {.iov_base = (void *)a->cbuf, .iov_len = a->n};
     ssize_t r;
     switch (op) {
-    case OP_WRITE: r = pwritev2(fd, &v, 1, -1, RWF_NOWAIT); break;
+    case OP_WRITE:
+        if (fd_as_send(d, fd, a->cbuf, a->n, MSG_DONTWAIT, &r))
+            return r;
+        r = pwritev2(fd, &v, 1, -1, RWF_NOWAIT);
+        break;
     case OP_WRITEV: r = pwritev2(fd, a->iov, a->iovcnt, -1, RWF_NOWAIT); break;
     case OP_SEND: r = send(fd, a->cbuf, a->n, a->flags | MSG_DONTWAIT | MSG_NOSIGNAL); break;
     case OP_SENDMSG: r = sendmsg(fd, a->msg, a->flags | MSG_DONTWAIT | MSG_NOSIGNAL); break;
@@ -542,11 +562,17 @@ ssize_t sy__uring_op(struct cpu *c, enum io_op op, int fd, const struct io_args 
         ssize_t r = -EAGAIN;
         if (!tried) {
             tried = true;
-            r = try_write(op, fd, &rest);
+            struct fdesc *d = sy__fdesc_get(fd, &err);
+            if (!d)
+                return err;
+            r = try_write(d, op, fd, &rest);
         }
         if (r == -EAGAIN)
             r = ring_call(c, op, fd, &rest, deadline, !file);
         c = this_cpu();
+        if (r == -ENOTSOCK && (op == OP_READ || op == OP_WRITE))
+            continue; /* a recv or send of an fd that is not a socket after all
+                         (ring_call marked it): as a read or a write */
         if ((r == -EAGAIN && !file) || (op == OP_CONNECT && r == -EINPROGRESS)) {
             /* a non-blocking fd of the caller's (or one the epoll backend
              * made so): wait until it is ready, then try again */

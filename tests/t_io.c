@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 #include "test.h"
 
@@ -485,6 +486,71 @@ static void test_plain_close_then_reuse(void)
     run(2, init_plain_close_reuse);
 }
 
+/* io.h's guess of what an fd is: a socket's reads and writes are done as
+ * recv and send.  Sockets closed behind the runtime's back (the system
+ * call, as fclose's close inside the C library is) whose numbers come back
+ * as a pipe, then as a regular file, are still read and written right (recv
+ * and send answer ENOTSOCK, and the guess is corrected), on both
+ * backends. */
+static void mark_pair_as_sockets(int *lo, int *hi)
+{
+    int sv[2];
+    char buf[8];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    CHECK_EQ(sy_write(sv[0], "ab", 2), 2); /* a send: known as sockets */
+    CHECK_EQ(sy_write(sv[1], "cd", 2), 2);
+    CHECK_EQ(sy_read(sv[1], buf, sizeof buf), 2); /* recvs */
+    CHECK(memcmp(buf, "ab", 2) == 0);
+    CHECK_EQ(sy_read(sv[0], buf, sizeof buf), 2);
+    CHECK(memcmp(buf, "cd", 2) == 0);
+    *lo = sv[0] < sv[1] ? sv[0] : sv[1];
+    *hi = sv[0] < sv[1] ? sv[1] : sv[0];
+    CHECK_EQ(syscall(SYS_close, sv[0]), 0); /* not seen by io.c's close() */
+    CHECK_EQ(syscall(SYS_close, sv[1]), 0);
+}
+
+static int init_sock_guess_stale(void *arg)
+{
+    (void)arg;
+    int lo, hi, p[2];
+    char buf[16];
+    mark_pair_as_sockets(&lo, &hi);
+    CHECK_EQ(pipe(p), 0);
+    CHECK_EQ(p[0], lo); /* the same numbers, now a pipe */
+    CHECK_EQ(p[1], hi);
+    CHECK_EQ(sy_write(p[1], "hello", 5), 5);
+    CHECK_EQ(sy_read(p[0], buf, sizeof buf), 5);
+    CHECK(memcmp(buf, "hello", 5) == 0);
+    CHECK_EQ(sy_write(p[1], "again", 5), 5); /* corrected: write(2) at once */
+    CHECK_EQ(sy_read(p[0], buf, sizeof buf), 5);
+    CHECK(memcmp(buf, "again", 5) == 0);
+    CHECK_EQ(close(p[0]), 0);
+    CHECK_EQ(close(p[1]), 0);
+
+    mark_pair_as_sockets(&lo, &hi);
+    char path[] = "/tmp/t_io_guessXXXXXX";
+    int f = mkstemp(path);
+    CHECK_EQ(f, lo); /* now a regular file */
+    unlink(path);
+    CHECK_EQ(write(f, "0123456789", 10), 10);
+    CHECK_EQ(lseek(f, 0, SEEK_SET), 0);
+    CHECK_EQ(sy_read(f, buf, 4), 4);
+    CHECK(memcmp(buf, "0123", 4) == 0);
+    CHECK_EQ(sy_read(f, buf, sizeof buf), 6); /* from the file position */
+    CHECK(memcmp(buf, "456789", 6) == 0);
+    CHECK_EQ(sy_write(f, "ab", 2), 2);
+    CHECK_EQ(pread(f, buf, 12, 0), 12);
+    CHECK(memcmp(buf, "0123456789ab", 12) == 0);
+    CHECK_EQ(sy_close(f), 0);
+    return 0;
+}
+
+static void test_sock_guess_stale(void)
+{
+    run(1, init_sock_guess_stale);
+    run(2, init_sock_guess_stale);
+}
+
 /* sy_write writes the whole buffer, as a blocking write(2) does. */
 static int wp[2];
 
@@ -587,6 +653,7 @@ int main(void)
     RUN(test_files_on_workers);
     RUN(test_plain_close_then_reuse);
     RUN(test_write_whole_buffer);
+    RUN(test_sock_guess_stale);
     RUN(test_pollhup_without_events);
     RUN(test_deadlock_found_after_io);
     return 0;
