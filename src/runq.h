@@ -114,10 +114,27 @@ static inline void before_switch(struct cpu *c, unsigned events, bool rejoin)
         sy__offer_work(c);
 }
 
+/* The task that will run after the one being picked: its hot lines (the
+ * three of struct task a switch touches, and the top of its stack, where it
+ * resumes) are fetched while the picked one runs.  With thousands of tasks
+ * (a server's connections) each is a cache miss the switch would wait for. */
+static inline void prefetch_task(const struct task *t)
+{
+    if (!t)
+        return;
+    __builtin_prefetch(t, 1);
+    __builtin_prefetch((const char *)t + 64, 1);
+    __builtin_prefetch((const char *)t + 128, 1);
+    __builtin_prefetch((const void *)(uintptr_t)t->ctx.sp, 1);
+    __builtin_prefetch((const void *)(uintptr_t)(t->ctx.sp + 64), 1);
+}
+
 static inline struct task *pick_next(struct cpu *c, unsigned events)
 {
     before_switch(c, events, true);
-    return runq_pop(&c->rq);
+    struct task *t = runq_pop(&c->rq);
+    prefetch_task(c->rq.head);
+    return t;
 }
 
 #endif
