@@ -13,7 +13,11 @@
  * every server it reports the rate and the server's CPU time per request
  * (utime + stime from /proc/PID/stat over the measured interval): on
  * loopback the client pays the kernel's TCP work for both ends and
- * saturates first, so efficiency is what it cannot hide.
+ * saturates first, so efficiency is what it cannot hide.  The echo rows
+ * (pingpong, conns, accept) run a row's servers side by side and load them
+ * in turns of 200 ms, round after round, until each has had SECONDS of
+ * turns (load_side_by_side): every server sees the same machine, whose
+ * speed drifts by up to 2x within seconds here.
  *
  *   b_io [--tsv] all | pingpong | conns | accept | pread | wake | idle | http [SECONDS]
  *     pingpong   one connection, 64-byte ping-pong: round trips/s, p50, p99
@@ -447,146 +451,209 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+struct server {
+    const char *name;
+    pid_t pid;
+    int port;
+};
+
 struct result {
     double rate;       /* round trips per second */
     double cpu_us;     /* server CPU per round trip, us */
     double p50, p99;   /* us, one connection only */
 };
 
-/* nconn connections, each a ping-pong of msgsize bytes, for secs seconds. */
-static struct result load(int port, pid_t server, int nconn, int msgsize, double secs)
+/*
+ * The servers of a row run side by side, all pinned to the same core, and
+ * the client loads one at a time in turns of PHASE_NS, round after round,
+ * until each has had `secs` of turns.  This machine's speed drifts by up to
+ * 2x within seconds (other work on the host); servers measured one after
+ * another saw different machines, and their ratios swung by 20 %.  In
+ * turns, every server sees the same drift.  A turn starts by sending on
+ * every connection and ends when the last reply of those sent before its
+ * end has come back (an idle server costs nothing meanwhile: its CPU time
+ * is read at the turn's start and end).
+ */
+#define PHASE_NS 200000000ull
+#define WARM_NS 300000000ull
+
+struct client {                 /* the connections to one server */
+    int port;
+    pid_t pid;
+    int ep;
+    int *fds, *got;
+    uint64_t *sent_at;
+    uint64_t *lat;
+    size_t nlat, maxlat;
+    uint64_t count, cpu_ns, wall_ns; /* measured turns */
+};
+
+static void client_open(struct client *c, int nconn)
 {
-    struct result res = {0};
-    int ep = epoll_create1(0);
-    int *fds = calloc((size_t)nconn, sizeof *fds);
-    uint64_t *sent_at = calloc((size_t)nconn, sizeof *sent_at);
-    size_t maxlat = 1 << 22;
-    uint64_t *lat = nconn == 1 ? malloc(maxlat * sizeof *lat) : NULL;
-    size_t nlat = 0;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    c->ep = epoll_create1(0);
+    c->fds = calloc((size_t)nconn, sizeof *c->fds);
+    c->got = calloc((size_t)nconn, sizeof *c->got);
+    c->sent_at = calloc((size_t)nconn, sizeof *c->sent_at);
+    c->maxlat = nconn == 1 ? 1 << 22 : 0;
+    c->lat = c->maxlat ? malloc(c->maxlat * sizeof *c->lat) : NULL;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    char msg[MAXMSG], buf[MAXMSG * 4];
-    memset(msg, 'x', sizeof msg);
     for (int i = 0; i < nconn; i++) {
-        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        c->fds[i] = socket(AF_INET, SOCK_STREAM, 0);
         int tries = 0;
-        while (connect(fds[i], (struct sockaddr *)&a, sizeof a) != 0) {
+        while (connect(c->fds[i], (struct sockaddr *)&a, sizeof a) != 0) {
             if (++tries > 200) {
                 perror("b_io: connect");
                 exit(1);
             }
             usleep(10000);
-            close(fds[i]);
-            fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+            close(c->fds[i]);
+            c->fds[i] = socket(AF_INET, SOCK_STREAM, 0);
         }
         int one = 1;
-        setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        setsockopt(c->fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-        epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
+        epoll_ctl(c->ep, EPOLL_CTL_ADD, c->fds[i], &ev);
     }
-    /* warm up, then measure */
-    uint64_t start = now_ns(), measure_from = start + 300000000ull;
-    uint64_t end = measure_from + (uint64_t)(secs * 1e9);
-    uint64_t cpu0 = 0, count = 0;
-    bool measuring = false;
+}
+
+static void client_close(struct client *c, int nconn)
+{
+    for (int i = 0; i < nconn; i++)
+        close(c->fds[i]);
+    close(c->ep);
+    free(c->fds);
+    free(c->got);
+    free(c->sent_at);
+    free(c->lat);
+}
+
+/* One turn of ping-pong on every connection of c for `ns`; counted if
+ * `measure`. */
+static void client_turn(struct client *c, int nconn, int msgsize, uint64_t ns, bool measure)
+{
+    static char msg[MAXMSG], buf[MAXMSG * 4];
+    memset(msg, 'x', (size_t)msgsize);
+    uint64_t t0 = now_ns(), cpu0 = measure ? proc_cpu_ns(c->pid) : 0, until = t0 + ns;
+    int out = nconn;
     for (int i = 0; i < nconn; i++) {
-        sent_at[i] = now_ns();
-        if (write(fds[i], msg, (size_t)msgsize) != msgsize)
+        c->got[i] = 0;
+        c->sent_at[i] = now_ns();
+        if (write(c->fds[i], msg, (size_t)msgsize) != msgsize)
             exit(1);
     }
     struct epoll_event evs[256];
-    int *got = calloc((size_t)nconn, sizeof *got);
-    for (;;) {
-        uint64_t t = now_ns();
-        if (!measuring && t >= measure_from) {
-            measuring = true;
-            cpu0 = proc_cpu_ns(server);
-            count = 0;
-            nlat = 0;
-            start = t;
-        }
-        if (t >= end)
-            break;
-        int n = epoll_wait(ep, evs, 256, 100);
+    bool sending = true;
+    while (out > 0) {
+        int n = epoll_wait(c->ep, evs, 256, 100);
+        uint64_t now = now_ns();
+        if (sending && now >= until)
+            sending = false;
         for (int k = 0; k < n; k++) {
             int i = (int)evs[k].data.u32;
-            ssize_t r = read(fds[i], buf, sizeof buf);
+            ssize_t r = read(c->fds[i], buf, sizeof buf);
             if (r <= 0) {
                 fprintf(stderr, "b_io: server closed a connection\n");
                 exit(1);
             }
-            got[i] += (int)r;
-            if (got[i] < msgsize)
+            c->got[i] += (int)r;
+            if (c->got[i] < msgsize)
                 continue;
-            got[i] -= msgsize;
-            uint64_t now = now_ns();
-            if (measuring) {
-                count++;
-                if (lat && nlat < maxlat)
-                    lat[nlat++] = now - sent_at[i];
+            c->got[i] -= msgsize;
+            now = now_ns();
+            if (measure) {
+                c->count++;
+                if (c->lat && c->nlat < c->maxlat)
+                    c->lat[c->nlat++] = now - c->sent_at[i];
             }
-            sent_at[i] = now;
-            if (write(fds[i], msg, (size_t)msgsize) != msgsize)
+            if (!sending) {
+                out--;
+                continue;
+            }
+            c->sent_at[i] = now;
+            if (write(c->fds[i], msg, (size_t)msgsize) != msgsize)
                 exit(1);
         }
     }
-    uint64_t cpu1 = proc_cpu_ns(server);
-    double el = (double)(now_ns() - start) / 1e9;
-    res.rate = (double)count / el;
-    res.cpu_us = count ? (double)(cpu1 - cpu0) / 1e3 / (double)count : 0;
-    if (lat && nlat) {
-        qsort(lat, nlat, sizeof *lat, cmp_u64);
-        res.p50 = (double)lat[nlat / 2] / 1e3;
-        res.p99 = (double)lat[nlat * 99 / 100] / 1e3;
+    if (measure) {
+        c->cpu_ns += proc_cpu_ns(c->pid) - cpu0;
+        c->wall_ns += now_ns() - t0;
     }
-    for (int i = 0; i < nconn; i++)
-        close(fds[i]);
-    close(ep);
-    free(fds);
-    free(sent_at);
-    free(got);
-    free(lat);
-    return res;
 }
 
-/* Connections one at a time for secs seconds: connect, a 1-byte round
- * trip (the server has accepted and runs the connection), close with a
- * reset (no TIME_WAIT to run out of ports). */
-static struct result accept_load(int port, pid_t server, double secs)
+/* Connections one at a time for one turn: connect, a 1-byte round trip
+ * (the server has accepted and runs the connection), close with a reset
+ * (no TIME_WAIT to run out of ports). */
+static void accept_turn(struct client *c, uint64_t ns, bool measure)
 {
-    struct result res = {0};
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    uint64_t start = now_ns(), measure_from = start + 300000000ull;
-    uint64_t end = measure_from + (uint64_t)(secs * 1e9), cpu0 = 0, count = 0;
-    bool measuring = false;
-    for (;;) {
-        uint64_t t = now_ns();
-        if (!measuring && t >= measure_from) {
-            measuring = true;
-            cpu0 = proc_cpu_ns(server);
-            start = t;
-        }
-        if (t >= end)
-            break;
+    uint64_t t0 = now_ns(), cpu0 = measure ? proc_cpu_ns(c->pid) : 0, until = t0 + ns;
+    while (now_ns() < until) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-        char c = 'a';
-        if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 || write(fd, &c, 1) != 1 ||
-            read(fd, &c, 1) != 1) {
+        char ch = 'a';
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 || write(fd, &ch, 1) != 1 ||
+            read(fd, &ch, 1) != 1) {
             perror("b_io: accept load");
             exit(1);
         }
         close(fd);
-        if (measuring)
-            count++;
+        if (measure)
+            c->count++;
     }
-    uint64_t cpu1 = proc_cpu_ns(server);
-    double el = (double)(now_ns() - start) / 1e9;
-    res.rate = (double)count / el;
-    res.cpu_us = count ? (double)(cpu1 - cpu0) / 1e3 / (double)count : 0;
-    return res;
+    if (measure) {
+        c->cpu_ns += proc_cpu_ns(c->pid) - cpu0;
+        c->wall_ns += now_ns() - t0;
+    }
+}
+
+/* A row: the n servers (srv[k].pid < 0: not running) side by side, nconn
+ * connections each of msgsize-byte ping-pong (nconn 0: accepts), `secs` of
+ * turns each after a warm-up turn; res[k] for each. */
+static void load_side_by_side(const struct server *srv, int n, int nconn, int msgsize,
+                              double secs, struct result *res)
+{
+    struct client *cl = calloc((size_t)n, sizeof *cl);
+    for (int k = 0; k < n; k++) {
+        cl[k].port = srv[k].port;
+        cl[k].pid = srv[k].pid;
+        if (srv[k].pid > 0 && nconn)
+            client_open(&cl[k], nconn);
+    }
+    uint64_t want = (uint64_t)(secs * 1e9);
+    for (int round = 0;; round++) {
+        bool more = false;
+        for (int k = 0; k < n; k++) {
+            if (srv[k].pid <= 0 || (round > 0 && cl[k].wall_ns >= want))
+                continue;
+            more = true;
+            uint64_t ns = round == 0 ? WARM_NS : PHASE_NS;
+            if (nconn)
+                client_turn(&cl[k], nconn, msgsize, ns, round > 0);
+            else
+                accept_turn(&cl[k], ns, round > 0);
+        }
+        if (!more)
+            break;
+    }
+    for (int k = 0; k < n; k++) {
+        struct client *c = &cl[k];
+        res[k] = (struct result){0};
+        if (srv[k].pid <= 0)
+            continue;
+        res[k].rate = c->wall_ns ? (double)c->count * 1e9 / (double)c->wall_ns : 0;
+        res[k].cpu_us = c->count ? (double)c->cpu_ns / 1e3 / (double)c->count : 0;
+        if (c->lat && c->nlat) {
+            qsort(c->lat, c->nlat, sizeof *c->lat, cmp_u64);
+            res[k].p50 = (double)c->lat[c->nlat / 2] / 1e3;
+            res[k].p99 = (double)c->lat[c->nlat * 99 / 100] / 1e3;
+        }
+        if (nconn)
+            client_close(c, nconn);
+    }
+    free(cl);
 }
 
 /* ------------------------------------------------------------ pread */
@@ -870,12 +937,6 @@ static struct idle_result idle(int port, pid_t server, int n, double secs)
 }
 
 /* ---------------------------------------------------------- servers run */
-
-struct server {
-    const char *name;
-    pid_t pid;
-    int port;
-};
 
 static const char *self_path;
 static char httpd_path[4096]; /* build/examples/httpd, beside build/bench/b_io */
@@ -1220,12 +1281,12 @@ int main(int argc, char **argv)
         if (!strcmp(what, "wake"))
             return 0;
     }
+    struct rlimit rl; /* side by side, the client holds every server's connections */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max; /* the servers inherit it */
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     if (!strcmp(what, "idle") || !strcmp(what, "all")) {
-        struct rlimit rl;
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-            rl.rlim_cur = rl.rlim_max; /* the servers inherit it */
-            setrlimit(RLIMIT_NOFILE, &rl);
-        }
         int n = 10000;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 100)
             n = (int)rl.rlim_cur - 100;
@@ -1261,15 +1322,17 @@ int main(int argc, char **argv)
         if (!strcmp(what, "pread") || !strcmp(what, "idle") || !strcmp(what, "http"))
             break;
         struct result res[8] = {{0}};
-        for (int k = 0; k < nkinds; k++) {
-            struct server s;
-            if (!start_server(&s, kinds[k], port++, false)) {
+        struct server srv[8];
+        for (int k = 0; k < nkinds; k++)
+            if (!start_server(&srv[k], kinds[k], port++, false)) {
                 printf("# %s: did not start\n", kinds[k]);
-                continue;
+                srv[k].pid = -1;
             }
-            res[k] = runs[r].nconn ? load(s.port, s.pid, runs[r].nconn, runs[r].msg, secs)
-                                   : accept_load(s.port, s.pid, secs);
-            stop_server(&s);
+        load_side_by_side(srv, nkinds, runs[r].nconn, runs[r].msg, secs, res);
+        for (int k = 0; k < nkinds; k++) {
+            if (srv[k].pid <= 0)
+                continue;
+            stop_server(&srv[k]);
             io_report(runs[r].name, kinds[k], res[k], runs[r].nconn == 1,
                       runs[r].nconn ? "rt" : "conn");
         }
