@@ -151,7 +151,7 @@ static int sy_server(void *arg)
     for (;;) {
         int fd = sy_accept(sy_lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0)
-            sy_spawn(sy_conn, (void *)(long)fd, &(sy_attr){.stack_size = 16384});
+            sy_spawn(sy_conn, (void *)(long)fd, NULL);
     }
     return 0;
 }
@@ -159,7 +159,7 @@ static int sy_server(void *arg)
 static int serve_sy(int port)
 {
     sy_lfd = listen_on(port);
-    sy_config cfg = {.ncpu = 1};
+    sy_config cfg = {.ncpu = 1, .stack_size = 16384}; /* every task's: pooled */
     return sy_run(&cfg, sy_server, NULL);
 }
 
