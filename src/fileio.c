@@ -202,11 +202,40 @@ void sy__file_done(struct cpu *c)
 }
 
 /* Run a job on the pool and sleep until it is done. */
+static ssize_t file_op_wait(struct cpu *c, struct job *j);
+
+/* A pread of pages the page cache has is done at once, in the task
+ * (preadv2 with RWF_NOWAIT: what the kernel can answer without blocking),
+ * as io_uring itself does first, inline: no worker, no ring, no sleep (4
+ * KiB from a cached file: 0.58 us of CPU through the ring, 2.5 through the
+ * workers, 0.42 as a plain pread; bench/b_io pread).  What is not cached
+ * (EAGAIN), or the rest of a read cut short at the first page that is not,
+ * goes the slow way. */
 static ssize_t file_op(struct job *j)
 {
     struct cpu *c = this_cpu();
     if (!c)
         return -EPERM;
+    if (j->op != F_PREAD || j->off < 0 || j->n == 0)
+        return file_op_wait(c, j);
+    struct iovec v = {.iov_base = j->buf, .iov_len = j->n};
+    ssize_t r = preadv2(j->fd, &v, 1, j->off, RWF_NOWAIT);
+    if (r == 0 || (r > 0 && (size_t)r == j->n))
+        return r;
+    if (r < 0) /* (EAGAIN, EOPNOTSUPP: a file that cannot say; other errors
+                  the slow way reports the same) */
+        return file_op_wait(c, j);
+    struct job rest = *j;
+    rest.buf = (char *)j->buf + r;
+    rest.n = j->n - (size_t)r;
+    rest.off = j->off + r;
+    ssize_t more = file_op_wait(this_cpu(), &rest);
+    return more > 0 ? r + more : r; /* (an error after a part: the part) */
+}
+
+/* The operation on the ring, or on a worker: the task sleeps meanwhile. */
+static ssize_t file_op_wait(struct cpu *c, struct job *j)
+{
     if (sy__io_backend(c) == SY_IO_URING) { /* the ring's own workers instead */
         static const enum io_op ops[] = {
             [F_READ] = OP_READ,         [F_WRITE] = OP_WRITE,   [F_PREAD] = OP_PREAD,

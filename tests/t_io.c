@@ -397,6 +397,23 @@ static int file_worker_task(void *arg)
     static char back[1 << 20];
     CHECK_EQ(sy_pread(fd, back, sizeof back, 3 * (off_t)sizeof buf), (long)sizeof back);
     CHECK(memcmp(buf, back, sizeof buf) == 0);
+    /* sy_pread from the page cache at once (fileio.c), from the disk the
+     * slow way: the pages dropped (clean after the fsync), one page read
+     * back, then a read from that page on (a part at once, the rest the
+     * slow way, or all of it the slow way: the kernel's readahead says) */
+    CHECK_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    CHECK_EQ(pread(fd, back, 4096, 5 * (off_t)sizeof buf), 4096);
+    memset(back, 0, sizeof back);
+    CHECK_EQ(sy_pread(fd, back, sizeof back, 5 * (off_t)sizeof buf), (long)sizeof back);
+    CHECK(memcmp(buf, back, sizeof buf) == 0);
+    CHECK_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    memset(back, 0, sizeof back);
+    CHECK_EQ(sy_pread(fd, back, 100000, 2 * (off_t)sizeof buf + 12345), 100000);
+    CHECK(memcmp(buf + 12345, back, 100000) == 0);
+    CHECK_EQ(sy_pread(fd, back, 8192, 8 * (off_t)sizeof buf - 4096), 4096); /* to the end */
+    CHECK(memcmp(buf + sizeof buf - 4096, back, 4096) == 0);
+    CHECK_EQ(sy_pread(fd, back, 8192, 8 * (off_t)sizeof buf), 0);
+    CHECK_EQ(sy_pread(fd, back, 1, -1), -EINVAL);
     /* sy_read and sy_write on a regular file go to the workers too */
     CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
     CHECK_EQ(sy_read(fd, back, 4096), 4096);
