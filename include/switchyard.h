@@ -193,7 +193,11 @@ SY_API int sy_run(const sy_config *cfg, sy_fn init, void *arg);
 typedef struct sy_attr {
     const char *name;  /* copied; NULL: "task" */
     size_t stack_size; /* 0: the runtime default; else SY_STACK_MIN ..
-                          SY_STACK_MAX, rounded up to pages */
+                          SY_STACK_MAX, rounded up to pages.  Stacks of the
+                          default size are pooled; another size is mapped
+                          and unmapped per task (system calls at each spawn
+                          and exit): a server spawning a task per
+                          connection sets its size in sy_config */
     unsigned flags;    /* SY_ATTR_PIN, SY_ATTR_NOPREEMPT; other bits: -EINVAL */
     int cpu;           /* with SY_ATTR_PIN: the CPU it is pinned to, 0 ..
                           sy_ncpu()-1, else -EINVAL; ignored without it */
