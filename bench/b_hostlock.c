@@ -59,63 +59,13 @@
 #include <unistd.h>
 
 static int reps;
-static const char *current = "?";
 
-static void fail(const char *what, long got, int line)
-{
-    fprintf(stderr, "b_hostlock %s: line %d: %s returned %ld\n", current, line, what, got);
-    exit(1);
-}
-
-#define EXPECT(call, want)                     \
-    do {                                       \
-        long r_ = (call);                      \
-        if (__builtin_expect(r_ != (want), 0)) \
-            fail(#call, r_, __LINE__);         \
-    } while (0)
-#define CHECK(call) EXPECT(call, 0)
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char m1[] = "b_hostlock: ", m2[] = " did not finish in 120 s: a hang?\n";
-    ssize_t r = write(2, m1, sizeof m1 - 1);
-    r = write(2, current, strlen(current));
-    r = write(2, m2, sizeof m2 - 1);
-    (void)r;
-    _exit(3);
-}
-
+/* without the hand-off: its monitor is a thread, and the single-threaded
+ * rows need a process that never had one (nothing here makes a long call
+ * for it to act on) */
 static void run_cpus(int ncpu, sy_fn init, void *arg)
 {
-    /* without the hand-off: its monitor is a thread, and the single-threaded
-     * rows need a process that never had one (nothing here makes a long
-     * call for it to act on) */
-    sy_config c = {.ncpu = ncpu, .flags = SY_NO_HANDOFF};
-    int st = sy_run(&c, init, arg);
-    if (st != 0) {
-        fprintf(stderr, "b_hostlock %s: sy_run: %d (%s)\n", current, st,
-                st < 0 ? sy_strerror(st) : "init's status");
-        exit(1);
-    }
-}
-
-static int spawn(sy_fn fn, void *arg, int pin_cpu)
-{
-    sy_attr a = {.name = current, .flags = pin_cpu >= 0 ? SY_ATTR_PIN : 0,
-                 .cpu = pin_cpu >= 0 ? pin_cpu : 0};
-    int pid = sy_spawn(fn, arg, &a);
-    if (pid <= 0)
-        fail("sy_spawn", pid, __LINE__);
-    return pid;
-}
-
-static void reap(int pid)
-{
-    int st = -1;
-    EXPECT(sy_wait(pid, &st, 0), pid);
-    if (st != 0)
-        fail("a task's exit status", st, __LINE__);
+    bench_run(ncpu, SY_NO_HANDOFF, init, arg);
 }
 
 static void target_note(const char *what, double v, double target)
@@ -261,7 +211,7 @@ static double mutex_libc_ns(long n)
 
 static void bench_mutex(long n, struct three *r)
 {
-    current = "mutex";
+    bench_current = "mutex";
     for (int i = 0; i < reps; i++) { /* interleaved: same conditions */
         r->libc[i] = mutex_libc_ns(n);
         r->thread[i] = mutex_ours_ns(n); /* the booting thread, before sy_run: no runtime */
@@ -303,7 +253,7 @@ static double sem_libc_ns(long n)
 
 static void bench_sem(long n, struct three *r)
 {
-    current = "sem";
+    bench_current = "sem";
     for (int i = 0; i < reps; i++) {
         r->libc[i] = sem_libc_ns(n);
         r->thread[i] = sem_ours_ns(n);
@@ -339,7 +289,7 @@ static double once_libc_ns(long n)
 
 static void bench_once(long n, struct three *r)
 {
-    current = "once";
+    bench_current = "once";
     for (int i = 0; i < reps; i++) {
         r->libc[i] = once_libc_ns(n);
         r->thread[i] = once_ours_ns(n);
@@ -411,9 +361,9 @@ static int init_handoff(void *arg)
     sy_fn fn = (sy_fn)arg;
     ho.turn = 0;
     ho.t0 = now_ns();
-    int a = spawn(fn, (void *)0L, -1), b = spawn(fn, (void *)1L, -1);
-    reap(a);
-    reap(b);
+    int a = bench_start(fn, (void *)0L, -1), b = bench_start(fn, (void *)1L, -1);
+    bench_reap(a);
+    bench_reap(b);
     ho.t1 = now_ns();
     return 0;
 }
@@ -422,7 +372,7 @@ static void bench_handoff(long n)
 {
     double host[64], sy[64], lib[64];
     long nl = n / 20 < 2 ? 2 : n / 20;
-    current = "handoff";
+    bench_current = "handoff";
     CHECK(sy_mutex_init(&ho.sm));
     CHECK(sy_cond_init(&ho.scv));
     for (int i = 0; i < reps; i++) {
@@ -495,9 +445,9 @@ static int init_mc(void *arg)
     int pids[MX_TASKS];
     uint64_t t0 = now_ns();
     for (int i = 0; i < MX_TASKS; i++)
-        pids[i] = spawn(fn, NULL, i % 2);
+        pids[i] = bench_start(fn, NULL, i % 2);
     for (int i = 0; i < MX_TASKS; i++)
-        reap(pids[i]);
+        bench_reap(pids[i]);
     mc.elapsed = now_ns() - t0;
     return 0;
 }
@@ -517,7 +467,7 @@ static void *mc_thread(void *arg)
 static void bench_mutex8(long n)
 {
     double host[64], hostt[64], sy[64], syt[64], lib[64], libt[64];
-    current = "mutex8";
+    bench_current = "mutex8";
     long per = n / MX_TASKS, total = per * MX_TASKS;
     cpu_set_t all;
     CPU_ZERO(&mc.cores);
@@ -603,7 +553,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    signal(SIGALRM, on_alarm);
+    bench_watchdog();
     find_libc();
     CHECK(libc.sem_init(&libc_sem, 0, 0));
     CHECK(sem_init(&our_sem, 0, 0));

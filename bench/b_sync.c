@@ -71,63 +71,6 @@ static int reps;
 
 /* ------------------------------------------------------------ checking */
 
-static const char *current = "?";
-
-static void fail(const char *what, long got, int line)
-{
-    fprintf(stderr, "b_sync %s: line %d: %s returned %ld (%s)\n", current, line, what, got,
-            got < 0 ? sy_strerror((int)got) : "unexpected");
-    exit(1);
-}
-
-/* A call that must return `want` (usually 0). */
-#define EXPECT(call, want)                     \
-    do {                                       \
-        long r_ = (call);                      \
-        if (__builtin_expect(r_ != (want), 0)) \
-            fail(#call, r_, __LINE__);         \
-    } while (0)
-#define CHECK(call) EXPECT(call, 0)
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char m1[] = "b_sync: ", m2[] = " did not finish in 120 s: a hang?\n";
-    write(2, m1, sizeof m1 - 1);
-    write(2, current, strlen(current));
-    write(2, m2, sizeof m2 - 1);
-    _exit(3);
-}
-
-static void run_cpus(int ncpu, sy_fn init, void *arg)
-{
-    sy_config c = {.ncpu = ncpu};
-    int st = sy_run(&c, init, arg);
-    if (st != 0) {
-        fprintf(stderr, "b_sync %s: sy_run: %d (%s)\n", current, st,
-                st < 0 ? sy_strerror(st) : "init's status");
-        exit(1);
-    }
-}
-
-static int spawn(sy_fn fn, void *arg, int pin_cpu)
-{
-    sy_attr a = {.name = current, .flags = pin_cpu >= 0 ? SY_ATTR_PIN : 0,
-                 .cpu = pin_cpu >= 0 ? pin_cpu : 0};
-    int pid = sy_spawn(fn, arg, &a);
-    if (pid <= 0)
-        fail("sy_spawn", pid, __LINE__);
-    return pid;
-}
-
-static void reap(int pid)
-{
-    int st = -1;
-    EXPECT(sy_wait(pid, &st, 0), pid);
-    if (st != 0)
-        fail("a task's exit status", st, __LINE__);
-}
-
 static void target_note(const char *what, double v, const char *unit, double target, int le)
 {
     int met = le ? v <= target : v >= target;
@@ -166,7 +109,7 @@ static int rt_echo(void *arg)
     while ((r = sy_chan_recv(rt.ping, &v)) == 0)
         CHECK(sy_chan_send(rt.pong, &v));
     if (r != -EPIPE)
-        fail("sy_chan_recv (echo)", r, __LINE__);
+        bench_fail("sy_chan_recv (echo)", r, __LINE__);
     return 0;
 }
 
@@ -183,7 +126,7 @@ static int rt_pinger(void *arg)
         CHECK(sy_chan_send(rt.ping, &i));
         CHECK(sy_chan_recv(rt.pong, &v));
         if (__builtin_expect(v != i, 0))
-            fail("the round trip's element", v, __LINE__);
+            bench_fail("the round trip's element", v, __LINE__);
     }
     rt.t1 = now_ns();
     CHECK(sy_chan_close(rt.ping));
@@ -195,9 +138,9 @@ static int init_rt(void *arg)
     int two = (int)(long)arg;
     CHECK(sy_chan_create(&rt.ping, sizeof(long), 0));
     CHECK(sy_chan_create(&rt.pong, sizeof(long), 0));
-    int e = spawn(rt_echo, NULL, two ? 1 : -1), p = spawn(rt_pinger, NULL, two ? 0 : -1);
-    reap(p);
-    reap(e);
+    int e = bench_start(rt_echo, NULL, two ? 1 : -1), p = bench_start(rt_pinger, NULL, two ? 0 : -1);
+    bench_reap(p);
+    bench_reap(e);
     CHECK(sy_chan_destroy(rt.ping));
     CHECK(sy_chan_destroy(rt.pong));
     return 0;
@@ -224,9 +167,9 @@ static int yielder(void *arg)
 static int init_yield(void *arg)
 {
     (void)arg;
-    int a = spawn(yielder, NULL, -1), b = spawn(yielder, NULL, -1);
-    reap(a);
-    reap(b);
+    int a = bench_start(yielder, NULL, -1), b = bench_start(yielder, NULL, -1);
+    bench_reap(a);
+    bench_reap(b);
     return 0;
 }
 
@@ -267,9 +210,9 @@ static int init_wakeup(void *arg)
 {
     (void)arg;
     wk.turn = 0;
-    int b = spawn(wk_player, (void *)1L, 1), a = spawn(wk_player, (void *)0L, 0);
-    reap(a);
-    reap(b);
+    int b = bench_start(wk_player, (void *)1L, 1), a = bench_start(wk_player, (void *)0L, 0);
+    bench_reap(a);
+    bench_reap(b);
     return 0;
 }
 
@@ -280,16 +223,16 @@ static void bench_chan(long n, int ncpu)
         if (ncpu == 1) {
             yield_n = n;
             yield_t0 = 0;
-            run_cpus(1, init_yield, NULL);
+            bench_run(1, 0, init_yield, NULL);
             ref[r] = (double)(yield_t1 - yield_t0) / (double)n;
         } else {
             memset(&wk, 0, sizeof wk);
             wk.n = n;
-            run_cpus(2, init_wakeup, NULL);
+            bench_run(2, 0, init_wakeup, NULL);
             ref[r] = (double)(wk.t1 - wk.t0) / (double)n;
         }
         rt.n = n;
-        run_cpus(ncpu, init_rt, (void *)(long)(ncpu == 2));
+        bench_run(ncpu, 0, init_rt, (void *)(long)(ncpu == 2));
         v[r] = (double)(rt.t1 - rt.t0) / (double)n;
     }
     if (ncpu == 1) {
@@ -343,7 +286,7 @@ static int bf_consumer(void *arg)
         cnt++;
     }
     if (r != -EPIPE)
-        fail("sy_chan_recv (consumer)", r, __LINE__);
+        bench_fail("sy_chan_recv (consumer)", r, __LINE__);
     bf.sum[c][0] = sum;
     bf.cnt[c][0] = cnt;
     return 0;
@@ -356,14 +299,14 @@ static int init_buf(void *arg)
     CHECK(sy_chan_create(&bf.ch, sizeof(long), BUF_CAP));
     bf.t0 = now_ns();
     for (int i = 0; i < bf.nc; i++)
-        cons[i] = spawn(bf_consumer, (void *)(long)i, bf.ncpu > 1 ? i % bf.ncpu : -1);
+        cons[i] = bench_start(bf_consumer, (void *)(long)i, bf.ncpu > 1 ? i % bf.ncpu : -1);
     for (int i = 0; i < bf.np; i++)
-        prod[i] = spawn(bf_producer, (void *)(long)i, bf.ncpu > 1 ? i % bf.ncpu : -1);
+        prod[i] = bench_start(bf_producer, (void *)(long)i, bf.ncpu > 1 ? i % bf.ncpu : -1);
     for (int i = 0; i < bf.np; i++)
-        reap(prod[i]);
+        bench_reap(prod[i]);
     CHECK(sy_chan_close(bf.ch));
     for (int i = 0; i < bf.nc; i++)
-        reap(cons[i]);
+        bench_reap(cons[i]);
     bf.t1 = now_ns();
     CHECK(sy_chan_destroy(bf.ch));
     return 0;
@@ -380,13 +323,13 @@ static void bench_buf(long n, int ncpu, int np, int nc)
         bf.np = np;
         bf.nc = nc;
         bf.ncpu = ncpu;
-        run_cpus(ncpu, init_buf, NULL);
+        bench_run(ncpu, 0, init_buf, NULL);
         long sum = 0, cnt = 0;
         for (int c = 0; c < nc; c++)
             sum += bf.sum[c][0], cnt += bf.cnt[c][0];
         if (cnt != total || sum != total * (total - 1) / 2) {
             fprintf(stderr, "b_sync %s: received %ld elements summing to %ld; sent %ld summing "
-                    "to %ld\n", current, cnt, sum, total, total * (total - 1) / 2);
+                    "to %ld\n", bench_current, cnt, sum, total, total * (total - 1) / 2);
             exit(1);
         }
         v[r] = (double)(bf.t1 - bf.t0) / (double)total;
@@ -445,7 +388,7 @@ static void bench_mutex_uncontended(long n)
     mx_n = n;
     for (int r = 0; r < reps; r++) {
         ref[r] = pthread_uncontended_ns(n);
-        run_cpus(1, mx_uncontended, NULL);
+        bench_run(1, 0, mx_uncontended, NULL);
         v[r] = mx_task_ns;
     }
     report("PthreadMutexUncontended", "pthread", "mutex_uncontended", n, ref, reps, "ns/op", 0);
@@ -488,9 +431,9 @@ static int init_mc(void *arg)
     CHECK(sy_mutex_init(&mc.m));
     uint64_t t0 = now_ns();
     for (int i = 0; i < MX_TASKS; i++)
-        pids[i] = spawn(mc_task, NULL, i % 2);
+        pids[i] = bench_start(mc_task, NULL, i % 2);
     for (int i = 0; i < MX_TASKS; i++)
-        reap(pids[i]);
+        bench_reap(pids[i]);
     mc_elapsed = now_ns() - t0;
     CHECK(sy_mutex_destroy(&mc.m));
     return 0;
@@ -546,13 +489,13 @@ static void bench_mutex_contended(long n)
         mc.counter = 0;
         uint64_t d = pthread_contended();
         if (mc.counter != total)
-            fail("the pthreads' counter", mc.counter, __LINE__);
+            bench_fail("the pthreads' counter", mc.counter, __LINE__);
         ref[r] = (double)d / (double)total;
         reft[r] = (double)total / ((double)d / 1e9) / 1e6;
         mc.counter = 0;
-        run_cpus(2, init_mc, NULL);
+        bench_run(2, 0, init_mc, NULL);
         if (mc.counter != total)
-            fail("the tasks' counter", mc.counter, __LINE__);
+            bench_fail("the tasks' counter", mc.counter, __LINE__);
         v[r] = (double)mc_elapsed / (double)total;
         vt[r] = (double)total / ((double)mc_elapsed / 1e9) / 1e6;
     }
@@ -603,7 +546,7 @@ static int sv_filter(void *arg)
         if (v % f->prime != 0)
             CHECK(sy_chan_send(f->out, &v));
     if (r != -EPIPE)
-        fail("sy_chan_recv (filter)", r, __LINE__);
+        bench_fail("sy_chan_recv (filter)", r, __LINE__);
     CHECK(sy_chan_close(f->out));
     return 0;
 }
@@ -624,7 +567,7 @@ static int init_sieve(void *arg)
     sy_chan *ch;
     CHECK(sy_chan_create(&ch, sizeof(long), 0));
     sv.chans[sv.nchans++] = ch;
-    spawn(sv_generate, ch, -1);
+    bench_start(sv_generate, ch, -1);
     long p = 0;
     for (long k = 0; k < sv.n; k++) {
         CHECK(sy_chan_recv(ch, &p));
@@ -634,20 +577,20 @@ static int init_sieve(void *arg)
         CHECK(sy_chan_create(&ch1, sizeof(long), 0));
         sv.chans[sv.nchans++] = ch1;
         fs[k] = (struct filter){ch, ch1, p};
-        spawn(sv_filter, &fs[k], -1);
+        bench_start(sv_filter, &fs[k], -1);
         ch = ch1;
     }
     sv.t1 = now_ns();
     if (p != sv.last)
-        fail("the sieve's last prime", p, __LINE__);
+        bench_fail("the sieve's last prime", p, __LINE__);
     long v;
     EXPECT(sy_chan_recv(ch, &v), -EPIPE); /* the chain drains and closes */
     int st, pid;
     while ((pid = sy_wait(-1, &st, 0)) > 0)
         if (st != 0)
-            fail("a sieve task's exit status", st, __LINE__);
+            bench_fail("a sieve task's exit status", st, __LINE__);
     if (pid != -ECHILD)
-        fail("sy_wait", pid, __LINE__);
+        bench_fail("sy_wait", pid, __LINE__);
     for (long i = 0; i < sv.nchans; i++)
         CHECK(sy_chan_destroy(sv.chans[i]));
     free(fs);
@@ -686,7 +629,7 @@ static void bench_sieve(long n, int ncpu)
     if (!sv.chans)
         exit(1);
     for (int r = 0; r < r3; r++) {
-        run_cpus(ncpu, init_sieve, NULL);
+        bench_run(ncpu, 0, init_sieve, NULL);
         v[r] = (double)(sv.t1 - sv.t0) / 1e6;
     }
     free(sv.chans);
@@ -725,7 +668,7 @@ static const struct {
 static void run_one(int b, const char *cnt)
 {
     long n = bench_count(cnt, benches[b].def);
-    current = benches[b].name;
+    bench_current = benches[b].name;
     alarm(120);
     switch (b) {
     case 0: bench_chan(n, 1); break;
@@ -747,8 +690,7 @@ int main(int argc, char **argv)
     int a = bench_args(argc, argv, usage);
     reps = bench_reps();
     const char *cnt = a + 1 < argc ? argv[a + 1] : NULL;
-    struct sigaction sa = {.sa_handler = on_alarm};
-    sigaction(SIGALRM, &sa, NULL);
+    bench_watchdog();
 
     /* expand groups, then check every name before running anything */
     char list[512] = "", *save = NULL;

@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "switchyard.h"
 
@@ -37,6 +40,80 @@ static inline int bench_args(int argc, char **argv, const char *whats)
         exit(2);
     }
     return a;
+}
+
+/* ---- checked runs (b_sync, b_hostlock): a call that returns what it must
+ * not stops the benchmark with the line and the benchmark's name, and a
+ * benchmark that does not end in 120 s is reported as a hang (arm with
+ * bench_watchdog(), then alarm(120) around each one). */
+static const char *bench_current = "?"; /* the benchmark running */
+
+static inline void bench_fail(const char *what, long got, int line)
+{
+    fprintf(stderr, "%s %s: line %d: %s returned %ld (%s)\n", program_invocation_short_name,
+            bench_current, line, what, got, got < 0 ? sy_strerror((int)got) : "unexpected");
+    exit(1);
+}
+
+/* A call that must return `want` (CHECK: 0). */
+#define EXPECT(call, want)                     \
+    do {                                       \
+        long r_ = (call);                      \
+        if (__builtin_expect(r_ != (want), 0)) \
+            bench_fail(#call, r_, __LINE__);   \
+    } while (0)
+#define CHECK(call) EXPECT(call, 0)
+
+static inline void bench_on_alarm(int sig)
+{
+    (void)sig;
+    static const char m1[] = ": ", m2[] = " did not finish in 120 s: a hang?\n";
+    const char *prog = program_invocation_short_name;
+    ssize_t r = write(2, prog, strlen(prog));
+    r = write(2, m1, sizeof m1 - 1);
+    r = write(2, bench_current, strlen(bench_current));
+    r = write(2, m2, sizeof m2 - 1);
+    (void)r;
+    _exit(3);
+}
+
+static inline void bench_watchdog(void)
+{
+    struct sigaction sa = {.sa_handler = bench_on_alarm};
+    sigaction(SIGALRM, &sa, NULL);
+}
+
+/* sy_run on ncpu CPUs (flags: sy_config's), which must return 0. */
+static inline void bench_run(int ncpu, unsigned flags, sy_fn init, void *arg)
+{
+    sy_config c = {.ncpu = ncpu, .flags = flags};
+    int st = sy_run(&c, init, arg);
+    if (st != 0) {
+        fprintf(stderr, "%s %s: sy_run: %d (%s)\n", program_invocation_short_name, bench_current,
+                st, st < 0 ? sy_strerror(st) : "init's status");
+        exit(1);
+    }
+}
+
+/* In a task: spawn fn(arg), named after the benchmark, pinned to CPU
+ * pin_cpu unless it is negative; its pid. */
+static inline int bench_start(sy_fn fn, void *arg, int pin_cpu)
+{
+    sy_attr a = {.name = bench_current, .flags = pin_cpu >= 0 ? SY_ATTR_PIN : 0,
+                 .cpu = pin_cpu >= 0 ? pin_cpu : 0};
+    int pid = sy_spawn(fn, arg, &a);
+    if (pid <= 0)
+        bench_fail("sy_spawn", pid, __LINE__);
+    return pid;
+}
+
+/* In a task: wait for child pid, which must exit with status 0. */
+static inline void bench_reap(int pid)
+{
+    int st = -1;
+    EXPECT(sy_wait(pid, &st, 0), pid);
+    if (st != 0)
+        bench_fail("a task's exit status", st, __LINE__);
 }
 
 /* In a task: spawn n children running fn(NULL), then reap every child. */
