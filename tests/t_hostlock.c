@@ -45,47 +45,6 @@
 #define QUANTUM_US 1000
 #define CASE_LIMIT_S 25 /* tests/run.sh gives the whole program 60 s */
 
-/* ------------------------------------------------------------ watchdog */
-
-static uint64_t case_deadline; /* 0: no case running (atomic) */
-static const char *case_name;
-
-static void *watchdog(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        struct timespec ts = {0, 50000000};
-        nanosleep(&ts, NULL);
-        uint64_t d = __atomic_load_n(&case_deadline, __ATOMIC_ACQUIRE);
-        if (d && mono_ns() > d) {
-            fprintf(stderr, "\nwatchdog: %s still running after %d s: a task holding a host "
-                            "lock was preempted?\n", case_name, CASE_LIMIT_S);
-            _exit(1);
-        }
-    }
-    return NULL;
-}
-
-static void case_begin(const char *name)
-{
-    /* started by the first case of the process: the program stays
-     * single-threaded between its cases (test.h: RUN may fork) */
-    static bool started;
-    if (!started) {
-        pthread_t wd;
-        CHECK_EQ(pthread_create(&wd, NULL, watchdog, NULL), 0);
-        pthread_detach(wd);
-        started = true;
-    }
-    case_name = name;
-    __atomic_store_n(&case_deadline, mono_ns() + CASE_LIMIT_S * 1000000000ull, __ATOMIC_RELEASE);
-}
-
-static void case_end(void)
-{
-    __atomic_store_n(&case_deadline, 0, __ATOMIC_RELEASE);
-}
-
 /* ------------------------------------------------------------- helpers */
 
 /* The calling task's counts. */
@@ -277,7 +236,7 @@ static void turns(enum kind kind, int ncpu, unsigned quantum_us)
     turn_kind = kind;
     one_cpu = ncpu == 1;
     holds = disturbed = switched_at_unlock = guarded = exclusive = 0;
-    case_begin(name);
+    case_begin(name, CASE_LIMIT_S, "a task holding a host lock was preempted?");
     CHECK_EQ(run_cfg(init_turns, NULL, ncpu, quantum_us), 0);
     case_end();
     CHECK_EQ(holds, NTASKS * ROUNDS);
@@ -450,7 +409,7 @@ static void test_counts(void)
 #if !defined(TSAN)
     CHECK_EQ(pthread_mutex_lock(&taken_outside), 0); /* by the booting thread */
 #endif
-    case_begin("counts");
+    case_begin("counts", CASE_LIMIT_S, "a task holding a host lock was preempted?");
     CHECK_EQ(run_cfg(counter, NULL, 1, QUANTUM_US), 0);
     case_end();
 }
@@ -503,7 +462,7 @@ static int init_outside(void *arg)
 static void test_preempted_outside_locks(void)
 {
 #if !defined(NO_ASYNC_PREEMPTION)
-    case_begin("preempted outside locks");
+    case_begin("preempted outside locks", CASE_LIMIT_S, "a task holding a host lock was preempted?");
     CHECK_EQ(run_cfg(init_outside, NULL, 1, QUANTUM_US), 0);
     case_end();
 #endif
@@ -614,7 +573,7 @@ static void test_outside_tasks(void)
     CHECK_EQ(plain_count, 20000);
 
     /* a plain thread while a runtime runs, on a lock a task wants too */
-    case_begin("outside tasks");
+    case_begin("outside tasks", CASE_LIMIT_S, "a task holding a host lock was preempted?");
     plain_state = 0;
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, plain_thread, NULL), 0);

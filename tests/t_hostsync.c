@@ -61,42 +61,13 @@
 
 /* ------------------------------------------------------------ helpers */
 
-/* One watchdog thread for the program (started by the first case that
- * runs tasks), failing a case that runs longer than CASE_LIMIT_S. */
-static uint64_t case_deadline; /* 0: no case running (atomic) */
-static const char *case_name;
-
-static void *watchdog(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        struct timespec ts = {0, 100000000};
-        nanosleep(&ts, NULL);
-        uint64_t d = __atomic_load_n(&case_deadline, __ATOMIC_ACQUIRE);
-        if (d && mono_ns() > d) {
-            fprintf(stderr, "\nwatchdog: %s still running after %d s (a lost wakeup, or a task "
-                            "that blocked its CPU)\n", case_name, CASE_LIMIT_S);
-            _exit(1);
-        }
-    }
-    return NULL;
-}
-
 static int g_ncpu;
 
 /* Run init on one CPU, then on two (and SY_TEST_CPUS if other), with a
  * 100 us quantum; init must return 0. */
 static void run_all(sy_fn init, const char *name)
 {
-    static bool started;
-    if (!started) {
-        pthread_t wd;
-        CHECK_EQ(pthread_create(&wd, NULL, watchdog, NULL), 0);
-        pthread_detach(wd);
-        started = true;
-    }
-    case_name = name;
-    __atomic_store_n(&case_deadline, mono_ns() + CASE_LIMIT_S * 1000000000ull, __ATOMIC_RELEASE);
+    case_begin(name, CASE_LIMIT_S, "a lost wakeup, or a task that blocked its CPU");
     int cpus[3] = {1, 2, test_cpus()};
     for (int i = 0; i < 3; i++) {
         if (i == 2 && (cpus[2] == 1 || cpus[2] == 2))
@@ -109,7 +80,7 @@ static void run_all(sy_fn init, const char *name)
             exit(1);
         }
     }
-    __atomic_store_n(&case_deadline, 0, __ATOMIC_RELEASE);
+    case_end();
 }
 
 /* Spawn n tasks of fn(i), wait for all; each must exit 0. */

@@ -7,6 +7,7 @@
 #ifndef SY_TEST_H
 #define SY_TEST_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,55 @@ static inline uint64_t mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A watchdog for programs whose cases may hang (a lost wakeup, a task
+ * that blocks its CPU): a case between case_begin and case_end that runs
+ * longer than `limit_s` fails with its name and `hint`.  One thread for
+ * the program, started by the first case_begin (so that the program stays
+ * single-threaded before: RUN may fork). */
+static uint64_t case_deadline_; /* 0: no case running (atomic) */
+static const char *case_name_, *case_hint_;
+static int case_limit_s_;
+
+static inline void *case_watchdog_(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct timespec ts = {0, 50000000};
+        nanosleep(&ts, NULL);
+        uint64_t d = __atomic_load_n(&case_deadline_, __ATOMIC_ACQUIRE);
+        if (d && mono_ns() > d) {
+            fprintf(stderr, "\nwatchdog: %s still running after %d s (%s)\n", case_name_,
+                    case_limit_s_, case_hint_);
+            _exit(1);
+        }
+    }
+    return NULL;
+}
+
+static inline void case_begin(const char *name, int limit_s, const char *hint)
+{
+    static int started;
+    if (!started) {
+        pthread_t wd;
+        if (pthread_create(&wd, NULL, case_watchdog_, NULL) != 0) {
+            fprintf(stderr, "case_begin: no watchdog thread\n");
+            exit(1);
+        }
+        pthread_detach(wd);
+        started = 1;
+    }
+    case_name_ = name;
+    case_hint_ = hint;
+    case_limit_s_ = limit_s;
+    __atomic_store_n(&case_deadline_, mono_ns() + (uint64_t)limit_s * 1000000000ull,
+                     __ATOMIC_RELEASE);
+}
+
+static inline void case_end(void)
+{
+    __atomic_store_n(&case_deadline_, 0, __ATOMIC_RELEASE);
 }
 
 /* Compute for `ns` of wall time without calling the runtime. */
