@@ -194,7 +194,7 @@ $(B)/libswitchyard.so: $(OBJS) src/exports.map
 # Tests and benchmarks link the static library (they may reach internals),
 # and tests also the assembly helpers of tests/arch/<isa>/.
 TESTASM := $(wildcard tests/arch/$(ARCH)/*.S)
-$(B)/tests/%: tests/%.c tests/test.h $(TESTASM) $(B)/libswitchyard.a
+$(B)/tests/%: tests/%.c tests/test.h tests/longcall.h $(TESTASM) $(B)/libswitchyard.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) -Isrc $(WARN) -Wno-missing-prototypes $(CFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(TESTASM) $(B)/libswitchyard.a $(LDLIBS) -lm -lpthread
@@ -204,7 +204,7 @@ $(B)/tests/%: tests/%.c tests/test.h $(TESTASM) $(B)/libswitchyard.a
 # A static pattern rule: make prefers it to the generic one above.
 SQLITE_A ?= $(firstword $(wildcard /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/libsqlite3.a \
                                    /usr/lib/libsqlite3.a) /usr/lib/x86_64-linux-gnu/libsqlite3.a)
-$(B)/tests/t_hostlib: $(B)/tests/%: tests/%.c tests/test.h $(TESTASM) $(B)/libswitchyard.a
+$(B)/tests/t_hostlib: $(B)/tests/%: tests/%.c tests/test.h tests/longcall.h $(TESTASM) $(B)/libswitchyard.a
 	@mkdir -p $(dir $@)
 	@[ -f $(SQLITE_A) ] || { echo "$@: no $(SQLITE_A): install libsqlite3-dev" \
 	    "(scripts/deps.sh does)" >&2; exit 1; }

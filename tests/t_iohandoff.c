@@ -27,73 +27,7 @@
 
 #define LONG_CALL_MS 300
 
-typedef int (*compress2_fn)(unsigned char *, unsigned long *, const unsigned char *,
-                            unsigned long, int);
-static compress2_fn zcompress2;
-static size_t call_size;
-
-struct buf {
-    unsigned char *src, *dst;
-    size_t cap;
-};
-
-static void buf_init(struct buf *b, size_t n)
-{
-    size_t sz = zcompress2 ? n : n * 16;
-    b->cap = sz + sz / 100 + 1024;
-    b->src = malloc(sz);
-    b->dst = malloc(b->cap);
-    CHECK(b->src && b->dst);
-    unsigned seed = 7;
-    for (size_t i = 0; i < sz; i++) {
-        seed = seed * 1103515245u + 12345u;
-        b->src[i] = (unsigned char)('a' + (seed >> 16) % 12);
-    }
-}
-
-static void buf_free(struct buf *b)
-{
-    free(b->src);
-    free(b->dst);
-}
-
-static void long_call(struct buf *b, size_t n)
-{
-    if (zcompress2) {
-        unsigned long dl = b->cap;
-        CHECK_EQ(zcompress2(b->dst, &dl, b->src, n, 9), 0);
-        return;
-    }
-    memcpy(b->dst, b->src, n * 16);
-    for (size_t i = 0; i < n; i++)
-        b->dst[i * 16 + 15] = 0;
-    qsort(b->dst, n, 16, (int (*)(const void *, const void *))strcmp);
-}
-
-static void calibrate(void)
-{
-    void *z = dlopen("libz.so.1", RTLD_NOW);
-    if (z)
-        zcompress2 = (compress2_fn)dlsym(z, "compress2");
-    size_t n = zcompress2 ? 1 << 16 : 1 << 12;
-    size_t max = (64u << 20) / (zcompress2 ? 1 : 16);
-    for (;;) {
-        struct buf b;
-        buf_init(&b, n);
-        uint64_t t0 = mono_ns();
-        long_call(&b, n);
-        uint64_t dt = mono_ns() - t0;
-        buf_free(&b);
-        if (dt >= LONG_CALL_MS * 1000000ull / 8 || n >= max) {
-            double f = (double)LONG_CALL_MS * 1e6 / (double)(dt ? dt : 1);
-            call_size = (size_t)((double)n * (f > 1 ? f : 1));
-            if (call_size > max)
-                call_size = max;
-            break;
-        }
-        n *= 4;
-    }
-}
+#include "longcall.h"
 
 /* ------------------------------------------------------------ one case */
 
@@ -279,7 +213,7 @@ static void test_kill_2cpu(void) { run_case(2, true, KILL); }
 
 int main(void)
 {
-    calibrate();
+    calibrate(LONG_CALL_MS);
     fprintf(stderr, "  (long call: %s of %zu %s)\n", zcompress2 ? "compress2" : "qsort", call_size, zcompress2 ? "bytes" : "strings");
     RUN(test_read_one_call_1cpu);
     RUN(test_recv_one_call_2cpu);
