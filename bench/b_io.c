@@ -165,13 +165,30 @@ static int serve_sy(int port)
 
 /* -------------------------------------------- the hand-written epoll loop */
 
+/* The hand-written epoll loops' start: a non-blocking listening socket on
+ * port in a new epoll (level-triggered); the epoll. */
+static int epoll_listen(int port, int *lfd)
+{
+    *lfd = listen_on(port);
+    fcntl(*lfd, F_SETFL, O_NONBLOCK);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = *lfd};
+    epoll_ctl(ep, EPOLL_CTL_ADD, *lfd, &ev);
+    return ep;
+}
+
+/* An accepted connection c, in the epoll ep: no Nagle, readable. */
+static void epoll_add_conn(int ep, int c)
+{
+    int one = 1;
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
+    epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);
+}
+
 static int serve_epoll(int port)
 {
-    int lfd = listen_on(port);
-    fcntl(lfd, F_SETFL, O_NONBLOCK);
-    int ep = epoll_create1(0);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
-    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+    int lfd, ep = epoll_listen(port, &lfd);
     struct epoll_event evs[256];
     char buf[4096];
     for (;;) {
@@ -181,10 +198,7 @@ static int serve_epoll(int port)
             if (fd == lfd) {
                 int c;
                 while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-                    int one = 1;
-                    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-                    struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
-                    epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);
+                    epoll_add_conn(ep, c);
                 }
                 continue;
             }
@@ -305,11 +319,7 @@ static void h_event(int ep, struct hconn **conns, int fd)
 
 static int serve_http_epoll(int port)
 {
-    int lfd = listen_on(port);
-    fcntl(lfd, F_SETFL, O_NONBLOCK);
-    int ep = epoll_create1(0);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
-    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+    int lfd, ep = epoll_listen(port, &lfd);
     struct rlimit rl;
     int maxfd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1u << 20 ? (int)rl.rlim_cur
                                                                               : 1 << 20;
@@ -330,10 +340,7 @@ static int serve_http_epoll(int port)
                     close(c);
                     continue;
                 }
-                int one = 1;
-                setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-                struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
-                epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);
+                epoll_add_conn(ep, c);
             }
         }
     }
