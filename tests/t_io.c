@@ -568,6 +568,48 @@ static void test_sock_guess_stale(void)
     run(2, init_sock_guess_stale);
 }
 
+/* Bad fds and bad buffers on the paths io.h's guess and the pread from the
+ * page cache added: each the system call's error, nothing left asleep. */
+static int init_bad_input(void *arg)
+{
+    (void)arg;
+    char c[8];
+    int big = 1 << 30; /* beyond the fd table */
+    CHECK_EQ(sy_write(big, "x", 1), -EBADF);
+    CHECK_EQ(sy_read(big, c, 1), -EBADF);
+    CHECK_EQ(sy_pread(big, c, 1, 0), -EBADF);
+    int sv[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+#if !defined(SY_VALGRIND) /* (valgrind reports a bad pointer given to a system
+                              call, which these do on purpose) */
+    CHECK_EQ(sy_write(sv[0], NULL, 5), -EFAULT); /* the first send, not yet known */
+    CHECK_EQ(sy_write(sv[0], "hello", 5), 5);
+    CHECK_EQ(sy_read(sv[1], NULL, 5), -EFAULT); /* not known: a read */
+    CHECK_EQ(sy_write(sv[1], "x", 1), 1);
+    CHECK_EQ(sy_read(sv[0], NULL, 1), -EFAULT); /* known by its send: a recv */
+#endif
+    CHECK_EQ(sy_close(sv[0]), 0);
+    CHECK_EQ(sy_close(sv[1]), 0);
+    char path[] = "/tmp/t_io_badXXXXXX";
+    int f = mkstemp(path);
+    CHECK(f >= 0);
+    unlink(path);
+    CHECK_EQ(write(f, "0123", 4), 4);
+#if !defined(SY_VALGRIND)
+    CHECK_EQ(sy_pread(f, NULL, 4, 0), -EFAULT);
+#endif
+    CHECK_EQ(sy_pread(f, c, 4, -5), -EINVAL);
+    CHECK_EQ(sy_pread(f, c, 4, 0), 4);
+    CHECK_EQ(sy_close(f), 0);
+    return 0;
+}
+
+static void test_bad_input(void)
+{
+    run(1, init_bad_input);
+    run(2, init_bad_input);
+}
+
 /* sy_write writes the whole buffer, as a blocking write(2) does. */
 static int wp[2];
 
@@ -671,6 +713,7 @@ int main(void)
     RUN(test_plain_close_then_reuse);
     RUN(test_write_whole_buffer);
     RUN(test_sock_guess_stale);
+    RUN(test_bad_input);
     RUN(test_pollhup_without_events);
     RUN(test_deadlock_found_after_io);
     return 0;
